@@ -1,0 +1,55 @@
+# justredis — see README.md. Every target works on a fresh machine: the ones
+# that need redis-server call scripts/ensure-redis.sh first, which installs
+# Debian's package when we are root and explains what to do otherwise.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+
+# Every module of the workspace, as ./dir/... patterns.
+MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
+PKGS := $(addsuffix /...,$(MODULE_DIRS))
+
+FUZZTIME ?= 30s
+TEST_TIMEOUT ?= 14m
+TESTFLAGS ?=
+
+.PHONY: all test vet fmt fmtcheck run bench fuzz ensure-redis clean
+
+all: test
+
+## test: vet, gofmt check, go test -race over every module (the CI command);
+## then the client's whole suite again through a proxy that slices every
+## write into 1-byte pieces (partial reads and writes everywhere); then the
+## allocation budgets once more without -race (the race detector's
+## sync.Pool drops objects on purpose, so budgets are only meaningful without it).
+test: ensure-redis vet fmtcheck
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	JUSTREDIS_SLICER=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./client/...
+	$(GO) test -count=1 -run 'AllocationBudget' $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmtcheck:
+	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $(MODULE_DIRS)
+
+## run: the quickstart against a private redis-server.
+run: ensure-redis
+	$(GO) run ./client/cmd/quickstart
+
+## bench: the benchmarks of every module.
+bench: ensure-redis
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: every fuzz target of the workspace for FUZZTIME each.
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh $(MODULE_DIRS)
+
+ensure-redis:
+	@./scripts/ensure-redis.sh
+
+clean:
+	$(GO) clean -testcache

@@ -1,0 +1,3 @@
+module github.com/justredis/justredis/resp
+
+go 1.25.0

@@ -1,0 +1,47 @@
+package resp
+
+import "math"
+
+// Default limits, used where a Limits field is zero.
+const (
+	// DefaultMaxBulkLen is Redis's own proto-max-bulk-len: 512 MiB.
+	DefaultMaxBulkLen = 512 << 20
+	// DefaultMaxAggregateLen is the largest element count of one aggregate,
+	// the same bound Redis puts on the length of a multi-bulk request.
+	DefaultMaxAggregateLen = math.MaxInt32
+	// DefaultMaxDepth is how deeply aggregates may nest. Redis's deepest
+	// replies (XINFO STREAM FULL, COMMAND DOCS) nest well under 10 levels.
+	DefaultMaxDepth = 64
+	// DefaultMaxLineLen bounds simple strings, simple errors, doubles and big
+	// numbers: values whose end is found by scanning for "\r\n".
+	DefaultMaxLineLen = 1 << 20
+)
+
+// Limits bound what a decoder accepts. The zero value of each field means the
+// package default. A value that exceeds a limit is rejected with a
+// *ProtocolError matching ErrTooLarge or ErrTooDeep, before anything is
+// allocated for it: decoders never size an allocation from a length they have
+// not yet received the bytes for.
+type Limits struct {
+	MaxBulkLen      int64 // longest bulk string, bulk error, verbatim or streamed string; default DefaultMaxBulkLen
+	MaxAggregateLen int64 // most elements in one array, set or push (pairs in a map or attribute); default DefaultMaxAggregateLen
+	MaxDepth        int   // deepest nesting of aggregates and attributes; default DefaultMaxDepth
+	MaxLineLen      int   // longest simple string, simple error, double or big number; default DefaultMaxLineLen
+}
+
+// resolved returns l with zero fields replaced by the defaults.
+func (l Limits) resolved() Limits {
+	if l.MaxBulkLen <= 0 {
+		l.MaxBulkLen = DefaultMaxBulkLen
+	}
+	if l.MaxAggregateLen <= 0 {
+		l.MaxAggregateLen = DefaultMaxAggregateLen
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxLineLen <= 0 {
+		l.MaxLineLen = DefaultMaxLineLen
+	}
+	return l
+}

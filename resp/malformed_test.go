@@ -1,0 +1,191 @@
+package resp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestMalformed(t *testing.T) {
+	small := Limits{MaxBulkLen: 10, MaxAggregateLen: 3, MaxDepth: 3, MaxLineLen: 8}
+	tests := []struct {
+		name   string
+		wire   string
+		lim    Limits
+		want   error
+		offset int64
+	}{
+		{name: "bad type byte", wire: "?1\r\n", want: ErrInvalidType},
+		{name: "bad type byte inside", wire: "*2\r\n:1\r\nx\r\n", want: ErrInvalidType, offset: 8},
+		{name: "negative bulk length", wire: "$-2\r\nab\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "negative array count", wire: "*-5\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "null map is not a thing", wire: "%-1\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "null blob error", wire: "!-1\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "non-numeric length", wire: "$abc\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "empty length", wire: "*\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "length too many digits", wire: "$99999999999999999999\r\n", want: ErrInvalidLength, offset: 1},
+		{name: "bulk over default limit", wire: "$536870913\r\n", want: ErrTooLarge, offset: 1},
+		{name: "bulk over limit", wire: "$11\r\n", lim: small, want: ErrTooLarge, offset: 1},
+		{name: "aggregate over limit", wire: "*4\r\n", lim: small, want: ErrTooLarge, offset: 1},
+		{name: "map over limit", wire: "%4\r\n", lim: small, want: ErrTooLarge, offset: 1},
+		{name: "streamed aggregate over limit", wire: "*?\r\n:1\r\n:2\r\n:3\r\n:4\r\n", lim: small, want: ErrTooLarge, offset: 16},
+		{name: "streamed string over limit", wire: "$?\r\n;6\r\nabcdef\r\n;6\r\n", lim: small, want: ErrTooLarge, offset: 17},
+		{name: "line over limit", wire: "+123456789\r\n", lim: small, want: ErrTooLarge, offset: 1},
+		{name: "unterminated line over limit", wire: "-1234567890", lim: small, want: ErrTooLarge, offset: 1},
+		{name: "too deep", wire: "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", lim: small, want: ErrTooDeep, offset: 12},
+		{name: "too deep attributes", wire: "*1\r\n|1\r\n*1\r\n|1\r\n", lim: small, want: ErrTooDeep, offset: 12},
+		{name: "bulk without CRLF", wire: "$3\r\nabcXY", want: ErrMissingCRLF, offset: 7},
+		{name: "line with bare LF", wire: "+OK\n", want: ErrMissingCRLF, offset: 3},
+		{name: "length with bare LF", wire: "$3\nabc\r\n", want: ErrInvalidLength, offset: 2},
+		{name: "length CR without LF", wire: "*1\rx", want: ErrMissingCRLF, offset: 3},
+		{name: "null with junk", wire: "_x\r\n", want: ErrMissingCRLF, offset: 1},
+		{name: "integer not a number", wire: ":12a\r\n", want: ErrInvalidNumber, offset: 3},
+		{name: "integer empty", wire: ":\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "integer sign only", wire: ":-\r\n", want: ErrInvalidNumber, offset: 2},
+		{name: "integer overflow", wire: ":9223372036854775808\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "integer underflow", wire: ":-9223372036854775809\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "double garbage", wire: ",1.2.3\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "double empty", wire: ",\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "double hex", wire: ",0x1p3\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "boolean other", wire: "#x\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "boolean long", wire: "#tt\r\n", want: ErrMissingCRLF, offset: 2},
+		{name: "big number garbage", wire: "(12x\r\n", want: ErrInvalidNumber, offset: 1},
+		{name: "verbatim without format", wire: "=3\r\nabc\r\n", want: ErrInvalidValue, offset: 4},
+		{name: "verbatim bad format", wire: "=5\r\nabcde\r\n", want: ErrInvalidValue, offset: 4},
+		{name: "end outside streamed", wire: ".\r\n", want: ErrInvalidType},
+		{name: "end in counted array", wire: "*2\r\n:1\r\n.\r\n", want: ErrInvalidType, offset: 8},
+		{name: "streamed map odd", wire: "%?\r\n:1\r\n.\r\n", want: ErrInvalidValue, offset: 8},
+		{name: "attribute without value", wire: "*?\r\n|1\r\n:1\r\n:2\r\n.\r\n", want: ErrInvalidValue, offset: 16},
+		{name: "chunk without semicolon", wire: "$?\r\n4\r\nabcd\r\n", want: ErrInvalidLength, offset: 4},
+		{name: "chunk negative", wire: "$?\r\n;-1\r\n", want: ErrInvalidLength, offset: 5},
+		{name: "chunk without CRLF", wire: "$?\r\n;2\r\nabcd", want: ErrMissingCRLF, offset: 10},
+		{name: "streamed marker junk", wire: "*?x\r\n", want: ErrMissingCRLF, offset: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decoder{Limits: tt.lim}
+			_, n, err := d.Decode([]byte(tt.wire))
+			checkProtoErr(t, "Decode", err, tt.want, tt.offset)
+			if n != 0 {
+				t.Errorf("Decode consumed %d bytes on error", n)
+			}
+			// The Reader reports the same error, with the offset counted
+			// from the start of the stream (here after one "+OK\r\n").
+			stream := "+OK\r\n" + tt.wire
+			r := NewReaderSize(iotest.OneByteReader(strings.NewReader(stream)), 64, tt.lim)
+			if v, err := r.ReadValue(); err != nil || v.Str != "OK" {
+				t.Fatalf("first value: %v, %v", v, err)
+			}
+			_, err = r.ReadValue()
+			checkProtoErr(t, "Reader", err, tt.want, tt.offset+5)
+			if _, err2 := r.ReadValue(); err2 != err {
+				t.Errorf("Reader error is not sticky: %v then %v", err, err2)
+			}
+		})
+	}
+}
+
+func checkProtoErr(t *testing.T, who string, err, want error, offset int64) {
+	t.Helper()
+	if !errors.Is(err, want) || !errors.Is(err, ErrProtocol) {
+		t.Fatalf("%s: error %v, want %v (and ErrProtocol)", who, err, want)
+	}
+	var pe *ProtocolError
+	if !errors.As(err, &pe) {
+		t.Fatalf("%s: error %T is not a *ProtocolError", who, err)
+	}
+	if pe.Offset != offset {
+		t.Errorf("%s: offset %d, want %d (%v)", who, pe.Offset, offset, err)
+	}
+}
+
+// TestHugeLengthsAllocateNothing: a length within the limits but with no
+// bytes behind it must not make the decoder allocate for it.
+func TestHugeLengthsAllocateNothing(t *testing.T) {
+	inputs := []string{
+		"$536870912\r\n",  // the largest bulk allowed, no payload
+		"*2147483647\r\n", // the largest array allowed, no elements
+		"%2147483647\r\n", // the largest map
+		"*2147483647\r\n:1\r\n:2\r\n",
+		"$?\r\n;536870912\r\n",
+	}
+	var d Decoder
+	for _, in := range inputs {
+		buf := []byte(in)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, n, err := d.Decode(buf); n != 0 || err != nil {
+				t.Fatalf("Decode(%q): n=%d err=%v, want need-more", in, n, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Decode(%q) allocated %v times", in, allocs)
+		}
+	}
+	// The Reader's buffer grows only with the bytes that really arrive.
+	r := NewReaderSize(strings.NewReader("$536870912\r\nabc"), 64, Limits{})
+	if _, err := r.ReadValue(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
+	}
+	if len(r.buf) > 64 {
+		t.Errorf("buffer grew to %d bytes for 15 bytes of input", len(r.buf))
+	}
+}
+
+// TestReaderTimeoutIsNotSticky: a read that times out leaves the partial
+// frame buffered and the next call completes it.
+func TestReaderTimeoutIsNotSticky(t *testing.T) {
+	tr := &timeoutReader{parts: []string{"*2\r\n$5\r\nhel", "", "lo\r\n:7\r\n"}}
+	r := NewReader(tr, Limits{})
+	if _, err := r.ReadValue(); !isTimeout(err) {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	v, err := r.ReadValue()
+	if err != nil || !v.Equal(Array(Bulk("hello"), Int(7))) {
+		t.Fatalf("after the timeout: %v, %v", v, err)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
+
+// timeoutReader returns its parts in turn; an empty part is a timeout.
+type timeoutReader struct{ parts []string }
+
+func (r *timeoutReader) Read(p []byte) (int, error) {
+	if len(r.parts) == 0 {
+		return 0, io.EOF
+	}
+	part := r.parts[0]
+	r.parts = r.parts[1:]
+	if part == "" {
+		return 0, timeoutErr{}
+	}
+	return copy(p, part), nil
+}
+
+func TestReaderShrinksAfterLargeFrame(t *testing.T) {
+	big := strings.Repeat("x", 3<<20)
+	stream := string(AppendBulkString(nil, big)) + "+OK\r\n"
+	r := NewReaderSize(bytes.NewReader([]byte(stream)), 1024, Limits{})
+	v, err := r.ReadValue()
+	if err != nil || v.Str != big {
+		t.Fatalf("large bulk: %v", err)
+	}
+	if len(r.buf) < 3<<20 {
+		t.Fatalf("buffer is %d bytes, expected it to have grown", len(r.buf))
+	}
+	if v, err := r.ReadValue(); err != nil || v.Str != "OK" {
+		t.Fatalf("next value: %v, %v", v, err)
+	}
+	if _, err := r.ReadValue(); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+	if len(r.buf) != 1024 {
+		t.Errorf("buffer still %d bytes after the large frame was consumed", len(r.buf))
+	}
+}

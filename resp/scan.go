@@ -1,0 +1,525 @@
+package resp
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"unsafe"
+)
+
+// Decoding is done in two passes over bytes already in memory:
+//
+//  1. scan (this file) walks one frame, checks every byte of its framing
+//     against the Limits, and counts how many Values and string bytes the
+//     frame needs. It allocates nothing. When the frame is incomplete it
+//     stops at the start of the last item it could not finish and can be
+//     resumed later from exactly there, so a large frame arriving in many
+//     reads is scanned once in total, not once per read.
+//  2. build (build.go) walks the now-validated frame again and fills two
+//     exactly sized arenas: one []Value for every nested value, one []byte
+//     for every string that must be copied.
+//
+// So a complete frame costs at most two allocations however large it is,
+// and an incomplete or malicious one costs none.
+
+// errIncomplete is returned by the scanner when the frame continues beyond
+// the bytes it was given. It never leaves the package.
+var errIncomplete = errors.New("resp: incomplete frame")
+
+// frameKind is what an open entry of the scanner's stack is waiting for.
+type frameKind uint8
+
+const (
+	frameCounted        frameKind = iota // an aggregate with a known element count
+	frameStreamed                        // an aggregate ended by "."
+	frameStreamedString                  // a "$?" string: ";n" chunks ended by ";0"
+)
+
+// frame is one open aggregate (or streamed string) in the scanner's stack.
+type frame struct {
+	kind   frameKind
+	typ    Type  // aggregate type
+	remain int64 // frameCounted: items still expected
+	seen   int64 // frameStreamed: items so far; frameStreamedString: bytes so far
+	slot   int   // frameStreamed: index into scanner.counts for its final length
+}
+
+// scanner validates and measures one frame; see the comment at the top of the
+// file. Its zero value (after reset) is ready to scan a new frame.
+type scanner struct {
+	lim Limits // resolved
+
+	pos         int     // next byte to scan, relative to the start of the frame
+	stack       []frame // open aggregates, innermost last
+	attrPending bool    // an attribute ended and its value has not started yet
+	nvals       int     // Values needed by nested elements and attributes
+	nbytes      int     // bytes of strings that a copying build must copy
+	nstream     int     // bytes of streamed strings (copied even without copying)
+	counts      []int   // element counts of streamed aggregates, in header order
+	need        int     // when incomplete: buffer length needed for progress
+	small       [8]frame
+}
+
+func (s *scanner) reset(lim Limits) {
+	s.lim = lim
+	s.pos, s.nvals, s.nbytes, s.nstream, s.need = 0, 0, 0, 0, 0
+	s.attrPending = false
+	if s.stack == nil {
+		s.stack = s.small[:0]
+	}
+	s.stack = s.stack[:0]
+	s.counts = s.counts[:0]
+}
+
+// protoErr builds a *ProtocolError at frame-relative offset at.
+func protoErr(sentinel error, at int, detail string) error {
+	return &ProtocolError{Err: sentinel, Offset: int64(at), Detail: detail}
+}
+
+// scan continues scanning buf, which must start at the frame's first byte and
+// hold at least everything given to previous calls since reset. It returns
+// nil when the frame is complete (s.pos is then its length), errIncomplete
+// when more bytes are needed, or a *ProtocolError with a frame-relative
+// offset.
+func (s *scanner) scan(buf []byte) error {
+	for {
+		pos := s.pos
+		if pos >= len(buf) {
+			s.need = pos + 1
+			return errIncomplete
+		}
+		if n := len(s.stack); n > 0 {
+			top := &s.stack[n-1]
+			switch top.kind {
+			case frameStreamedString:
+				if err := s.scanChunk(buf, top); err != nil {
+					return err
+				}
+				if len(s.stack) < n && s.itemDone() {
+					return nil // the terminating chunk ended the frame
+				}
+				continue
+			case frameStreamed:
+				if buf[pos] != '.' && top.seen >= s.maxElems(top.typ) {
+					return protoErr(ErrTooLarge, pos, "streamed aggregate longer than the limit")
+				}
+			}
+		}
+		t := Type(buf[pos])
+		if t == '.' {
+			if err := s.scanEnd(buf); err != nil {
+				return err
+			}
+			if s.itemDone() {
+				return nil
+			}
+			continue
+		}
+		s.attrPending = false
+		next, item, err := s.scanItem(buf, t)
+		if err != nil {
+			return err
+		}
+		s.pos = next
+		if item && s.itemDone() {
+			return nil
+		}
+	}
+}
+
+// scanItem scans the item starting at s.pos with type byte t. It returns the
+// position after it and whether it is a complete item (false when it opened
+// an aggregate, whose elements come next).
+func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) {
+	pos := s.pos
+	switch t {
+	case TypeSimpleString, TypeError:
+		end, err := s.line(buf, pos+1)
+		if err != nil {
+			return 0, false, err
+		}
+		if t != TypeSimpleString || !isInterned(buf[pos+1:end]) {
+			s.nbytes += end - pos - 1
+		}
+		return end + 2, true, nil
+	case TypeInteger:
+		_, next, err := parseInt(buf, pos+1, ErrInvalidNumber)
+		if err != nil {
+			s.need = len(buf) + 1
+		}
+		return next, true, err
+	case TypeNull:
+		if err := s.expect(buf, pos+1, "\r\n"); err != nil {
+			return 0, false, err
+		}
+		return pos + 3, true, nil
+	case TypeBoolean:
+		if len(buf) < pos+2 {
+			s.need = pos + 2
+			return 0, false, errIncomplete
+		}
+		if c := buf[pos+1]; c != 't' && c != 'f' {
+			return 0, false, protoErr(ErrInvalidNumber, pos+1, "boolean is not t or f")
+		}
+		if err := s.expect(buf, pos+2, "\r\n"); err != nil {
+			return 0, false, err
+		}
+		return pos + 4, true, nil
+	case TypeDouble, TypeBigNumber:
+		end, err := s.line(buf, pos+1)
+		if err != nil {
+			return 0, false, err
+		}
+		text := buf[pos+1 : end]
+		if t == TypeDouble {
+			if _, err := parseDouble(text); err != nil {
+				return 0, false, protoErr(ErrInvalidNumber, pos+1, "double "+strconv.Quote(string(text)))
+			}
+		} else {
+			if !validBigNumber(text) {
+				return 0, false, protoErr(ErrInvalidNumber, pos+1, "big number "+strconv.Quote(string(text)))
+			}
+			s.nbytes += len(text)
+		}
+		return end + 2, true, nil
+	case TypeBulkString, TypeBlobError, TypeVerbatim:
+		return s.scanBulk(buf, t)
+	case TypeArray, TypeMap, TypeSet, TypePush, TypeAttribute:
+		return s.scanAggregate(buf, t)
+	}
+	return 0, false, protoErr(ErrInvalidType, pos, "type byte "+strconv.Quote(string(rune(t))))
+}
+
+// scanBulk scans a length-prefixed string: $, ! or =.
+func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
+	pos := s.pos
+	if t == TypeBulkString && len(buf) > pos+1 && buf[pos+1] == '?' {
+		if err := s.expect(buf, pos+2, "\r\n"); err != nil {
+			return 0, false, err
+		}
+		if err := s.push(frame{kind: frameStreamedString, typ: t}, pos); err != nil {
+			return 0, false, err
+		}
+		return pos + 4, false, nil
+	}
+	n, start, err := parseInt(buf, pos+1, ErrInvalidLength)
+	if err != nil {
+		s.need = len(buf) + 1
+		return 0, false, err
+	}
+	switch {
+	case n == -1 && t == TypeBulkString:
+		return start, true, nil // RESP2 null bulk string
+	case n < 0:
+		return 0, false, protoErr(ErrInvalidLength, pos+1, "negative length "+strconv.FormatInt(n, 10))
+	case n > s.lim.MaxBulkLen:
+		return 0, false, protoErr(ErrTooLarge, pos+1, "bulk length "+strconv.FormatInt(n, 10))
+	}
+	end := start + int(n)
+	if end+2 > len(buf) {
+		s.need = end + 2
+		return 0, false, errIncomplete
+	}
+	if buf[end] != '\r' || buf[end+1] != '\n' {
+		return 0, false, protoErr(ErrMissingCRLF, end, "after bulk payload")
+	}
+	if t == TypeVerbatim && (n < 4 || buf[start+3] != ':') {
+		return 0, false, protoErr(ErrInvalidValue, start, "verbatim string without a format prefix")
+	}
+	s.nbytes += int(n)
+	return end + 2, true, nil
+}
+
+// scanChunk scans one ";n" chunk of the streamed string f.
+func (s *scanner) scanChunk(buf []byte, f *frame) error {
+	pos := s.pos
+	if buf[pos] != ';' {
+		return protoErr(ErrInvalidLength, pos, "streamed string chunk does not start with ';'")
+	}
+	n, start, err := parseInt(buf, pos+1, ErrInvalidLength)
+	if err != nil {
+		s.need = len(buf) + 1
+		return err
+	}
+	switch {
+	case n < 0:
+		return protoErr(ErrInvalidLength, pos+1, "negative chunk length")
+	case n == 0:
+		s.pos = start
+		s.stack = s.stack[:len(s.stack)-1]
+		return nil
+	case f.seen+n > s.lim.MaxBulkLen:
+		return protoErr(ErrTooLarge, pos+1, "streamed string longer than the limit")
+	}
+	end := start + int(n)
+	if end+2 > len(buf) {
+		s.need = end + 2
+		return errIncomplete
+	}
+	if buf[end] != '\r' || buf[end+1] != '\n' {
+		return protoErr(ErrMissingCRLF, end, "after streamed string chunk")
+	}
+	f.seen += n
+	s.nstream += int(n)
+	s.pos = end + 2
+	return nil
+}
+
+// scanAggregate scans the header of an aggregate or attribute.
+func (s *scanner) scanAggregate(buf []byte, t Type) (int, bool, error) {
+	pos := s.pos
+	if len(buf) > pos+1 && buf[pos+1] == '?' {
+		if err := s.expect(buf, pos+2, "\r\n"); err != nil {
+			return 0, false, err
+		}
+		if err := s.push(frame{kind: frameStreamed, typ: t, slot: len(s.counts)}, pos); err != nil {
+			return 0, false, err
+		}
+		s.counts = append(s.counts, 0)
+		return pos + 4, false, nil
+	}
+	n, next, err := parseInt(buf, pos+1, ErrInvalidLength)
+	if err != nil {
+		s.need = len(buf) + 1
+		return 0, false, err
+	}
+	switch {
+	case n == -1 && t == TypeArray:
+		return next, true, nil // RESP2 null array
+	case n < 0:
+		return 0, false, protoErr(ErrInvalidLength, pos+1, "negative count "+strconv.FormatInt(n, 10))
+	case n > s.lim.MaxAggregateLen:
+		return 0, false, protoErr(ErrTooLarge, pos+1, "aggregate count "+strconv.FormatInt(n, 10))
+	}
+	if t == TypeMap || t == TypeAttribute {
+		n *= 2
+	}
+	if err := s.push(frame{kind: frameCounted, typ: t, remain: n}, pos); err != nil {
+		return 0, false, err
+	}
+	if n == 0 {
+		s.pos = next
+		s.stack = s.stack[:len(s.stack)-1]
+		if t == TypeAttribute {
+			s.nvals++ // the attribute Value itself
+			s.attrPending = true
+			return next, false, nil
+		}
+		return next, true, nil
+	}
+	return next, false, nil
+}
+
+// scanEnd scans the "." that ends a streamed aggregate.
+func (s *scanner) scanEnd(buf []byte) error {
+	pos := s.pos
+	n := len(s.stack)
+	if n == 0 || s.stack[n-1].kind != frameStreamed {
+		return protoErr(ErrInvalidType, pos, "'.' outside a streamed aggregate")
+	}
+	if s.attrPending {
+		return protoErr(ErrInvalidValue, pos, "attribute with no value after it")
+	}
+	if err := s.expect(buf, pos+1, "\r\n"); err != nil {
+		return err
+	}
+	f := s.stack[n-1]
+	if (f.typ == TypeMap || f.typ == TypeAttribute) && f.seen%2 != 0 {
+		return protoErr(ErrInvalidValue, pos, "streamed map with a key and no value")
+	}
+	s.counts[f.slot] = int(f.seen)
+	s.stack = s.stack[:n-1]
+	s.pos = pos + 3
+	if f.typ == TypeAttribute {
+		s.nvals++
+		s.attrPending = true
+	}
+	return nil
+}
+
+// maxElems is the most elements an aggregate of type t may hold.
+func (s *scanner) maxElems(t Type) int64 {
+	if t == TypeMap || t == TypeAttribute {
+		return 2 * s.lim.MaxAggregateLen
+	}
+	return s.lim.MaxAggregateLen
+}
+
+// push opens an aggregate, checking the depth limit.
+func (s *scanner) push(f frame, pos int) error {
+	if len(s.stack) >= s.lim.MaxDepth {
+		return protoErr(ErrTooDeep, pos, "more than "+strconv.Itoa(s.lim.MaxDepth)+" levels")
+	}
+	s.stack = append(s.stack, f)
+	return nil
+}
+
+// itemDone records that a whole value ended at s.pos, closing every
+// aggregate it completes. It reports whether the frame is complete.
+func (s *scanner) itemDone() bool {
+	if s.attrPending {
+		// A streamed attribute just ended: the value it belongs to comes next.
+		return false
+	}
+	for {
+		n := len(s.stack)
+		if n == 0 {
+			return true
+		}
+		top := &s.stack[n-1]
+		s.nvals++
+		if top.kind == frameStreamed {
+			top.seen++
+			return false
+		}
+		top.remain--
+		if top.remain > 0 {
+			return false
+		}
+		s.stack = s.stack[:n-1]
+		if top.typ == TypeAttribute {
+			s.nvals++ // the attribute Value itself
+			s.attrPending = true
+			return false
+		}
+	}
+}
+
+// line finds the end of a line that starts at from: it returns the index of
+// its '\r', which must be followed by '\n'. A line may not contain CR or LF.
+func (s *scanner) line(buf []byte, from int) (int, error) {
+	rest := buf[from:]
+	end := bytes.IndexByte(rest, '\r')
+	if lf := bytes.IndexByte(rest, '\n'); lf >= 0 && (end < 0 || lf < end) {
+		end = lf
+	}
+	switch {
+	case end < 0 && len(rest) <= s.lim.MaxLineLen:
+		s.need = len(buf) + 1
+		return 0, errIncomplete
+	case end < 0 || end > s.lim.MaxLineLen:
+		return 0, protoErr(ErrTooLarge, from, "line longer than the limit")
+	case rest[end] == '\n':
+		return 0, protoErr(ErrMissingCRLF, from+end, "line ends with a bare LF")
+	case end+1 == len(rest):
+		s.need = len(buf) + 1
+		return 0, errIncomplete
+	case rest[end+1] != '\n':
+		return 0, protoErr(ErrMissingCRLF, from+end+1, "CR without LF in a line")
+	}
+	return from + end, nil
+}
+
+// expect checks that buf holds lit at from.
+func (s *scanner) expect(buf []byte, from int, lit string) error {
+	for i := 0; i < len(lit); i++ {
+		if from+i >= len(buf) {
+			s.need = from + len(lit)
+			return errIncomplete
+		}
+		if buf[from+i] != lit[i] {
+			if lit[i] == '\r' || lit[i] == '\n' {
+				return protoErr(ErrMissingCRLF, from+i, "")
+			}
+			return protoErr(ErrInvalidValue, from+i, "")
+		}
+	}
+	return nil
+}
+
+// parseInt parses "[+-]digits\r\n" at pos, returning the number and the
+// position after the CRLF. A malformed number is reported with sentinel
+// (ErrInvalidNumber or ErrInvalidLength); errIncomplete when buf ends first.
+func parseInt(buf []byte, pos int, sentinel error) (int64, int, error) {
+	i := pos
+	neg := false
+	if i < len(buf) && (buf[i] == '-' || buf[i] == '+') {
+		neg = buf[i] == '-'
+		i++
+	}
+	start := i
+	var n uint64
+	for ; i < len(buf); i++ {
+		c := buf[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		if i-start >= 19 {
+			return 0, 0, protoErr(sentinel, pos, "more than 19 digits")
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if i+1 >= len(buf) {
+		return 0, 0, errIncomplete
+	}
+	if i == start || buf[i] != '\r' {
+		return 0, 0, protoErr(sentinel, i, "not a number")
+	}
+	if buf[i+1] != '\n' {
+		return 0, 0, protoErr(ErrMissingCRLF, i+1, "after number")
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, 0, protoErr(sentinel, pos, "out of range")
+		}
+		return -int64(n), i + 2, nil
+	}
+	if n > 1<<63-1 {
+		return 0, 0, protoErr(sentinel, pos, "out of range")
+	}
+	return int64(n), i + 2, nil
+}
+
+// parseDouble parses a RESP3 double: a decimal or exponent number, "inf",
+// "-inf" or "nan".
+func parseDouble(b []byte) (float64, error) {
+	if len(b) == 0 {
+		return 0, strconv.ErrSyntax
+	}
+	for _, c := range b {
+		// strconv also accepts hex floats and '_' separators; RESP does not.
+		if c == '_' || c == 'x' || c == 'X' || c == 'p' || c == 'P' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	// The unsafe string does not outlive the call: ParseFloat copies its
+	// input into any error it returns.
+	return strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+}
+
+// validBigNumber reports whether b is an optionally signed run of digits.
+func validBigNumber(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isInterned reports whether a simple string is one of the replies that
+// decoding returns as a shared constant instead of a copy.
+func isInterned(b []byte) bool {
+	_, ok := interned(b)
+	return ok
+}
+
+// interned returns the constant for the most common simple strings, so that
+// decoding them allocates nothing.
+func interned(b []byte) (string, bool) {
+	switch string(b) {
+	case "OK":
+		return "OK", true
+	case "QUEUED":
+		return "QUEUED", true
+	case "PONG":
+		return "PONG", true
+	}
+	return "", false
+}
