@@ -1,0 +1,93 @@
+package redisserver
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Labels on everything redisserver creates in Docker. The owner labels say
+// which process created a container or network, so that a later process can
+// tell whether its creator is gone (killed before its cleanup ran) and
+// remove it: see ReapOrphans.
+const (
+	// LabelMarker is on every container, network and image redisserver
+	// creates. Its value is "server", "network" or "image".
+	LabelMarker = "org.justredis.redisserver"
+	// LabelOwnerHost is the creating process's host name.
+	LabelOwnerHost = "org.justredis.redisserver.owner.host"
+	// LabelOwnerBoot is the boot ID of the creating process's machine
+	// (Linux), so that a reboot is recognised.
+	LabelOwnerBoot = "org.justredis.redisserver.owner.boot"
+	// LabelOwnerPID is the creating process's ID.
+	LabelOwnerPID = "org.justredis.redisserver.owner.pid"
+	// LabelOwnerStart is the creating process's start time (Linux: clock
+	// ticks since boot), so that a reused PID is recognised.
+	LabelOwnerStart = "org.justredis.redisserver.owner.start"
+	// LabelRedisVersion is on images: the version of redis-server in them.
+	LabelRedisVersion = "org.justredis.redisserver.redis-version"
+)
+
+// owner identifies a process.
+type owner struct {
+	host, boot string
+	pid        int
+	start      string
+}
+
+var self = sync.OnceValue(func() owner {
+	host, _ := os.Hostname()
+	pid := os.Getpid()
+	return owner{host: host, boot: bootID(), pid: pid, start: processStart(pid)}
+})
+
+// ownerLabels returns the labels for a resource of the given kind created by
+// this process.
+func ownerLabels(kind string) map[string]string {
+	o := self()
+	return map[string]string{
+		LabelMarker:     kind,
+		LabelOwnerHost:  o.host,
+		LabelOwnerBoot:  o.boot,
+		LabelOwnerPID:   strconv.Itoa(o.pid),
+		LabelOwnerStart: o.start,
+	}
+}
+
+// ownerGone reports whether labels name a creating process that is known to
+// be gone. It never says so about another host's process, nor when the
+// labels are incomplete.
+func ownerGone(labels map[string]string) bool {
+	me := self()
+	if labels[LabelOwnerHost] != me.host {
+		return false
+	}
+	pid, err := strconv.Atoi(labels[LabelOwnerPID])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if boot := labels[LabelOwnerBoot]; boot != "" && me.boot != "" && boot != me.boot {
+		return true // the machine rebooted since
+	}
+	if pid == me.pid && labels[LabelOwnerStart] == me.start {
+		return false
+	}
+	return !processAlive(pid, labels[LabelOwnerStart])
+}
+
+// statStartTime extracts the start time from the text of /proc/<pid>/stat.
+// The command name (field 2) is in parentheses and may hold spaces and
+// parentheses itself, so fields are counted from the last ')'.
+func statStartTime(stat string) string {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(stat[i+1:])
+	const startField = 22 - 3 // fields after ')' begin with field 3 (state)
+	if len(fields) <= startField {
+		return ""
+	}
+	return fields[startField]
+}

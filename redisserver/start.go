@@ -1,0 +1,241 @@
+package redisserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/justredis/justredis/resp"
+)
+
+const (
+	// cleanupTimeout bounds the Stop that Run registers, and the cleanup
+	// after a failed Start.
+	cleanupTimeout = 30 * time.Second
+	// pingTimeout bounds one readiness PING.
+	pingTimeout = 2 * time.Second
+	// logTailLines is how many log lines a StartError carries.
+	logTailLines = 20
+)
+
+// Start starts a server and waits until it is ready: it has logged "Ready to
+// accept connections" and answered a PING, both within ctx. On error
+// nothing is left behind (process, directory, container). The caller must
+// Stop the server; in tests, Run does it.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.firstStart(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		return nil, errors.Join(err, s.Stop(cctx))
+	}
+	return s, nil
+}
+
+// Run starts a server for the test tb, like Start, and fails the test (with
+// the end of the server log) if it cannot. It registers the server's Stop
+// with tb.Cleanup before it starts anything, so the server is stopped and
+// removed at the end of the test however the test ends; if the test failed,
+// the end of the server log is logged too. Start is bounded by
+// Options.StartTimeout. Call Run from the test's goroutine.
+func Run(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s, err := newServer(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			if seq, _ := s.logs.mark(); seq > 0 {
+				tb.Logf("redisserver %s: server log (last lines):\n%s", s.Addr(), s.logs.tailSince(0, logTailLines))
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			tb.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(tb.Context(), s.opts.startTimeout())
+	defer cancel()
+	if err := s.firstStart(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// newServer validates opts and builds a Server that has not started.
+func newServer(opts Options) (*Server, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	be, err := opts.Backend.resolve()
+	if err != nil {
+		return nil, err
+	}
+	opts.Backend = be
+	// The caller keeps its slices; we keep copies.
+	opts.Config = slices.Clone(opts.Config)
+	opts.Args = slices.Clone(opts.Args)
+	opts.Users = slices.Clone(opts.Users)
+	for i := range opts.Users {
+		opts.Users[i].Rules = slices.Clone(opts.Users[i].Rules)
+	}
+	if opts.TLS != nil {
+		t := *opts.TLS
+		opts.TLS = &t
+	}
+	s := &Server{opts: opts, backend: be, logs: newLogBuffer(opts.logLimit(), opts.Log)}
+	if opts.TLS != nil {
+		if s.clientTLS, err = clientTLSConfig(opts.TLS); err != nil {
+			return nil, err
+		}
+	}
+	switch be {
+	case BackendBinary:
+		s.b, err = newBinaryBackend(&s.opts, s.logs)
+	case BackendContainer:
+		s.b, err = newContainerBackend(&s.opts, s.logs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// firstStart prepares the backend, chooses a port and starts the server,
+// trying other ports when it loses a bind race.
+func (s *Server) firstStart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateNew {
+		return fmt.Errorf("redisserver: server already started")
+	}
+	host, err := s.b.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	s.addrMu.Lock()
+	s.host = host
+	s.addrMu.Unlock()
+
+	attempts := DefaultStartAttempts
+	if s.opts.Port != 0 {
+		attempts = 1
+	}
+	probeHost := host
+	if s.backend == BackendContainer {
+		// Docker binds the port on the gateway address; a port free on
+		// every address is free there, also when the engine is not local.
+		probeHost = "0.0.0.0"
+	}
+	for i := 0; ; i++ {
+		port := s.opts.Port
+		if port == 0 {
+			if port, err = pickPort(probeHost, s.opts.Cluster); err != nil {
+				return err
+			}
+		} else if !reservePort(port, s.opts.Cluster) {
+			return fmt.Errorf("%w: port %d is used by another server of this process", ErrPortInUse, port)
+		}
+		s.reserved = true
+		s.addrMu.Lock()
+		s.port = port
+		s.addrMu.Unlock()
+		if s.portChosen != nil {
+			s.portChosen(port)
+		}
+
+		err = s.startRun(ctx, "start", port)
+		if err == nil {
+			s.state = stateRunning
+			return nil
+		}
+		if !errors.Is(err, ErrPortInUse) || i+1 >= attempts || ctx.Err() != nil {
+			return err
+		}
+		// Lost a bind race: let go of this port and try another.
+		if derr := s.b.discard(ctx); derr != nil {
+			return errors.Join(err, derr)
+		}
+		releasePort(port, s.opts.Cluster)
+		s.reserved = false
+	}
+}
+
+// startRun starts one run on port and waits until it is ready. On failure
+// the run is killed and the error is a *StartError.
+func (s *Server) startRun(ctx context.Context, op string, port int) error {
+	seq, readyBefore := s.logs.mark()
+	fail := func(err error) error {
+		if s.logs.anySince(seq, portInUseLine) && !errors.Is(err, ErrPortInUse) {
+			err = fmt.Errorf("%w: %w", ErrPortInUse, err)
+		}
+		return &StartError{Op: op, Addr: s.Addr(), LogTail: s.logs.tailSince(seq, logTailLines), Err: err}
+	}
+	done, err := s.b.start(ctx, port)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.waitReady(ctx, readyBefore, done); err != nil {
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		return fail(errors.Join(err, s.b.kill(kctx)))
+	}
+	return nil
+}
+
+// waitReady waits until the run whose end closes done has logged a ready
+// line (one more than readyBefore) and answers PING: any reply but a
+// LOADING error.
+func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan struct{}) error {
+	for {
+		n, changed := s.logs.readyState()
+		if n > readyBefore {
+			break
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return ErrExited
+		case <-ctx.Done():
+			return fmt.Errorf("%w: no %q in its log: %w", ErrNotReady, readyLine, ctx.Err())
+		}
+	}
+	// The ready line comes after the listening sockets are open, so the first
+	// PING normally answers; through Docker's port forwarding it may take a
+	// moment more. Poll, within ctx and while the server lives.
+	delay := 2 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		_, err := s.Do(pctx, "PING")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		// Any reply but LOADING means the server answers: an error such as
+		// NOPERM (an AdminUser without PING) is for the caller's commands
+		// to meet, not a reason to fail the start.
+		var rerr *resp.Error
+		if errors.As(err, &rerr) && rerr.Prefix != "LOADING" {
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			return ErrExited
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: PING: %w", ErrNotReady, errors.Join(ctx.Err(), err))
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
