@@ -1,0 +1,431 @@
+package clusterharness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WaitStable waits until the cluster is stable, polling every node, and
+// returns nil then, or a *StabilityError (matching ErrNotStable and the
+// context's error) that lists the conditions not met at the last check
+// when ctx ends. Every operation ends with this wait. The cluster is stable
+// when, for every live node (StateUp):
+//
+//   - it answers, and CLUSTER INFO says cluster_state:ok;
+//   - it knows every other live node, at the node's Addr, connected, and
+//     flags none of them fail, fail?, handshake or noaddr;
+//   - its view of the live nodes (roles, which master each replica follows,
+//     the slots of each master) is the same as every other live node's;
+//   - a replica's master is live, and INFO replication says
+//     master_link_status:up, with that master's address;
+//   - it has no slot in the migrating or importing state, except the slots
+//     of a Migration begun and not finished;
+//
+// and every slot is owned by a live master. Nodes that are killed, paused or
+// partitioned are not asked, and must own no slots: after Kill of a master,
+// the cluster is stable once its replica has been promoted. It also
+// refreshes what Masters, Replicas and the Node accessors return.
+func (c *Cluster) WaitStable(ctx context.Context) error {
+	if err := c.begin(); err != nil {
+		return err
+	}
+	defer c.opMu.Unlock()
+	return c.waitStable(ctx)
+}
+
+// expectation is an operation's own condition on a complete check: "" when
+// it is met, else what is still missing, naming the node.
+type expectation func(v *view) string
+
+// view is one complete check: what every live node answered, and the
+// cluster as the first one that answered sees it.
+type view struct {
+	ref    *probe            // the first live node that answered
+	probes []*probe          // every live node's answer, in node order
+	names  map[string]string // node ID -> address, for messages
+}
+
+// entry returns what the reference node thinks of n, or nil.
+func (v *view) entry(n *Node) *entry { return v.ref.byID[n.id] }
+
+// name returns the address of the node with ID id, or a short ID.
+func (v *view) name(id string) string {
+	if a, ok := v.names[id]; ok {
+		return a
+	}
+	if len(id) > 8 {
+		return "node " + id[:8]
+	}
+	return "node " + id
+}
+
+// probe is one node's answer to one check.
+type probe struct {
+	node    *Node
+	err     error
+	info    map[string]string // CLUSTER INFO
+	byID    map[string]*entry // CLUSTER NODES, by node ID
+	self    *entry            // CLUSTER NODES, the myself line
+	repl    map[string]string // INFO replication
+	entries []*entry          // CLUSTER NODES, in its order
+}
+
+// probeNode asks n for CLUSTER INFO, CLUSTER NODES and INFO replication, on
+// one connection, bounded by probeTimeout.
+func probeNode(ctx context.Context, n *Node) *probe {
+	p := &probe{node: n}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	replies, err := n.pipeline(ctx, []any{"CLUSTER", "INFO"}, []any{"CLUSTER", "NODES"}, []any{"INFO", "replication"})
+	if err != nil {
+		p.err = err
+		return p
+	}
+	for _, r := range replies {
+		if r.IsError() {
+			p.err = r.Err()
+			return p
+		}
+	}
+	p.parse(replies[0].Text(), replies[1].Text(), replies[2].Text())
+	return p
+}
+
+// parse fills p from the texts of CLUSTER INFO, CLUSTER NODES and INFO
+// replication.
+func (p *probe) parse(clusterInfo, clusterNodes, replication string) {
+	p.info = parseInfo(clusterInfo)
+	if p.entries, p.err = parseClusterNodes(clusterNodes); p.err != nil {
+		return
+	}
+	p.repl = parseInfo(replication)
+	p.byID = make(map[string]*entry, len(p.entries))
+	for _, e := range p.entries {
+		p.byID[e.id] = e
+		if e.myself {
+			p.self = e
+		}
+	}
+	if p.self == nil {
+		p.err = fmt.Errorf("CLUSTER NODES has no myself line")
+	}
+}
+
+// waitStable polls until a check finds no problem, or ctx ends.
+func (c *Cluster) waitStable(ctx context.Context, expects ...expectation) error {
+	return poll(ctx, func(ctx context.Context) []string {
+		v, problems := c.check(ctx, expects)
+		if len(problems) == 0 {
+			c.record(v)
+		}
+		return problems
+	})
+}
+
+// poll calls f every pollInterval until it reports no problem, and returns
+// nil then; when ctx ends first, it returns a *StabilityError with the
+// problems of the last call that ctx did not cut short.
+func poll(ctx context.Context, f func(ctx context.Context) []string) error {
+	var last []string
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		problems := f(ctx)
+		if len(problems) == 0 {
+			return nil
+		}
+		if ctx.Err() == nil {
+			last = problems
+		}
+		select {
+		case <-ctx.Done():
+			return &StabilityError{Problems: last, Err: ctx.Err()}
+		case <-ticker.C:
+		}
+	}
+}
+
+// migrationMark is an unfinished migration of one slot, as node IDs.
+type migrationMark struct{ from, to string }
+
+// harnessState is what the harness knows when it checks: which nodes are
+// live, and which slots it is migrating.
+type harnessState struct {
+	live   []*Node           // in node order
+	status map[string]State  // node ID -> state, every node
+	names  map[string]string // node ID -> address, every node
+	marks  map[int]migrationMark
+}
+
+// check asks every live node and returns the view and the problems found.
+func (c *Cluster) check(ctx context.Context, expects []expectation) (*view, []string) {
+	c.mu.Lock()
+	hs := harnessState{status: map[string]State{}, names: map[string]string{}, marks: map[int]migrationMark{}}
+	for _, n := range c.nodes {
+		hs.names[n.id] = n.Addr()
+		hs.status[n.id] = n.stateLocked()
+		if n.liveLocked() {
+			hs.live = append(hs.live, n)
+		}
+	}
+	for slot, m := range c.migrations {
+		hs.marks[slot] = migrationMark{m.from.id, m.to.id}
+	}
+	c.mu.Unlock()
+	if len(hs.live) == 0 {
+		return nil, []string{"no live node"}
+	}
+	probes := make([]*probe, len(hs.live))
+	var wg sync.WaitGroup
+	for i, n := range hs.live {
+		wg.Go(func() { probes[i] = probeNode(ctx, n) })
+	}
+	wg.Wait()
+	return evaluate(hs, probes, expects)
+}
+
+// evaluate judges the live nodes' answers (one probe per live node, in
+// order) and returns the view and the problems found.
+func evaluate(hs harnessState, probes []*probe, expects []expectation) (*view, []string) {
+	live, status, marks := hs.live, hs.status, hs.marks
+	v := &view{probes: probes, names: hs.names}
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, p := range v.probes {
+		if p.err != nil {
+			add("%s: does not answer: %v", p.node.Addr(), p.err)
+			continue
+		}
+		if v.ref == nil {
+			v.ref = p
+		}
+		checkNode(p, live, marks, v, add)
+	}
+	if v.ref == nil {
+		return nil, problems
+	}
+
+	// Every live node sees the same live nodes the same way.
+	want := canonical(v.ref, live, v)
+	for _, p := range v.probes {
+		if p.err != nil || p == v.ref {
+			continue
+		}
+		got := canonical(p, live, v)
+		for i := range want {
+			if got[i] != want[i] {
+				add("%s and %s disagree: one sees %q, the other %q", v.ref.node.Addr(), p.node.Addr(), want[i], got[i])
+				break
+			}
+		}
+	}
+
+	// Every slot is owned by a live master (as the reference node sees it).
+	owner := make([]string, SlotCount)
+	for _, e := range v.ref.entries {
+		if e.master {
+			for _, r := range e.slots {
+				for s := r.Start; s <= r.End; s++ {
+					owner[s] = e.id
+				}
+			}
+		}
+	}
+	for start := 0; start < SlotCount; {
+		end := start
+		for end+1 < SlotCount && owner[end+1] == owner[start] {
+			end++
+		}
+		r := SlotRange{start, end}
+		switch id := owner[start]; {
+		case id == "":
+			add("%s: slots %s are not assigned", v.ref.node.Addr(), r)
+		case status[id] != StateUp:
+			state := "unknown to the harness"
+			if s, ok := status[id]; ok {
+				state = s.String()
+			}
+			add("%s: slots %s are owned by %s, which is %s", v.ref.node.Addr(), r, v.name(id), state)
+		}
+		start = end + 1
+	}
+
+	for _, ex := range expects {
+		if msg := ex(v); msg != "" {
+			add("%s", msg)
+		}
+	}
+	return v, problems
+}
+
+// checkNode adds the problems of one live node's own answer.
+func checkNode(p *probe, live []*Node, marks map[int]migrationMark, v *view, add func(string, ...any)) {
+	me := p.node.Addr()
+	if st := p.info["cluster_state"]; st != "ok" {
+		add("%s: cluster_state:%s", me, st)
+	}
+	for _, m := range live {
+		e := p.byID[m.id]
+		if e == nil {
+			add("%s: does not know %s", me, m.Addr())
+			continue
+		}
+		if e.fail || e.pfail || e.handshake || e.noaddr {
+			add("%s: sees %s with flags %s", me, m.Addr(), e.flags)
+		}
+		if !e.myself && !e.connected {
+			add("%s: its link to %s is disconnected", me, m.Addr())
+		}
+		// A node alone in its cluster has never learnt its IP.
+		if e.addr != m.Addr() && (!e.myself || e.addr != ":"+m.port) {
+			add("%s: sees %s at %q", me, m.Addr(), e.addr)
+		}
+	}
+	for _, slot := range sortedKeys(p.self.migrating) {
+		if mk, ok := marks[slot]; !ok || mk.from != p.node.id || mk.to != p.self.migrating[slot] {
+			add("%s: slot %d is migrating to %s, and no such migration is open", me, slot, v.name(p.self.migrating[slot]))
+		}
+	}
+	for _, slot := range sortedKeys(p.self.importing) {
+		if mk, ok := marks[slot]; !ok || mk.to != p.node.id || mk.from != p.self.importing[slot] {
+			add("%s: slot %d is importing from %s, and no such migration is open", me, slot, v.name(p.self.importing[slot]))
+		}
+	}
+	switch {
+	case p.self.replica:
+		master := findNode(live, p.self.masterID)
+		if master == nil {
+			add("%s: replicates %s, which is not live", me, v.name(p.self.masterID))
+			return
+		}
+		if st := p.repl["master_link_status"]; st != "up" {
+			add("%s: master_link_status:%s (master %s)", me, st, master.Addr())
+			return
+		}
+		if at := p.repl["master_host"] + ":" + p.repl["master_port"]; at != master.Addr() {
+			add("%s: replicates %s, but INFO replication says master %s", me, master.Addr(), at)
+		}
+	case p.self.master:
+		if r := p.repl["role"]; r != "master" {
+			add("%s: a master in CLUSTER NODES, but INFO replication says role:%s", me, r)
+		}
+	default:
+		add("%s: neither master nor replica (flags %s)", me, p.self.flags)
+	}
+}
+
+// canonical returns how p sees each live node, one line per node in node
+// order: its role, and its slots or its master.
+func canonical(p *probe, live []*Node, v *view) []string {
+	out := make([]string, len(live))
+	for i, m := range live {
+		e := p.byID[m.id]
+		switch {
+		case e == nil:
+			out[i] = m.Addr() + " unknown"
+		case e.master:
+			out[i] = m.Addr() + " master of slots " + formatRanges(e.slots)
+		case e.replica:
+			out[i] = m.Addr() + " replica of " + v.name(e.masterID)
+		default:
+			out[i] = m.Addr() + " flags " + e.flags
+		}
+	}
+	return out
+}
+
+// record stores a stable view in the nodes: role, master, slots.
+func (c *Cluster) record(v *view) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n.removed {
+			continue
+		}
+		e := v.entry(n)
+		switch {
+		case e == nil:
+			n.role, n.masterID, n.slots = RoleUnknown, "", nil
+		case e.master:
+			n.role, n.masterID, n.slots = RoleMaster, "", slices.Clone(e.slots)
+		case e.replica:
+			n.role, n.masterID, n.slots = RoleReplica, e.masterID, nil
+		default:
+			n.role, n.masterID, n.slots = RoleUnknown, "", nil
+		}
+	}
+}
+
+// findNode returns the node of nodes with ID id, or nil.
+func findNode(nodes []*Node, id string) *Node {
+	for _, n := range nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[int]string) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Expectations of the operations.
+
+// expectMaster: n is a master owning slots (when it had some to take).
+func expectMaster(n *Node) expectation {
+	return func(v *view) string {
+		if e := v.entry(n); e == nil || !e.master {
+			return fmt.Sprintf("waiting for %s to become a master", n.Addr())
+		}
+		return ""
+	}
+}
+
+// expectReplicaOf: n replicates master.
+func expectReplicaOf(n, master *Node) expectation {
+	return func(v *view) string {
+		if e := v.entry(n); e == nil || !e.replica || e.masterID != master.id {
+			return fmt.Sprintf("waiting for %s to replicate %s", n.Addr(), master.Addr())
+		}
+		return ""
+	}
+}
+
+// expectOwner: to owns every slot of slots.
+func expectOwner(to *Node, slots []int) expectation {
+	return func(v *view) string {
+		e := v.entry(to)
+		for _, s := range slots {
+			if e == nil || !slices.ContainsFunc(e.slots, func(r SlotRange) bool { return r.Contains(s) }) {
+				return fmt.Sprintf("waiting for %s to own slot %d", to.Addr(), s)
+			}
+		}
+		return ""
+	}
+}
+
+// expectForgotten: no live node knows the node with ID id.
+func expectForgotten(id, addr string) expectation {
+	return func(v *view) string {
+		var who []string
+		for _, p := range v.probes {
+			if p.err == nil && p.byID[id] != nil {
+				who = append(who, p.node.Addr())
+			}
+		}
+		if len(who) > 0 {
+			return fmt.Sprintf("waiting for %s to forget %s", strings.Join(who, ", "), addr)
+		}
+		return ""
+	}
+}
