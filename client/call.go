@@ -1,0 +1,272 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// exec sends r (already encoded, with its db, expect, safe, retries and
+// slot set) and waits for its reply; see call. It always consumes r.
+func (m *Mux) exec(ctx context.Context, r *request, pin *Node) (resp.Value, error) {
+	cl := call{m: m, r: r, node: pin, pinned: pin != nil}
+	cl.send(ctx)
+	return cl.result(ctx)
+}
+
+// call runs one request to completion.
+//
+// Connection failures are handled by the connections themselves (a failed
+// connection's requests are replayed on the next one, in order, when the
+// rules of DESIGN.md allow: see request). Replies saying the command did not
+// run — a redirection (MOVED, ASK) or "not now" (LOADING, TRYAGAIN,
+// CLUSTERDOWN) — are handled by the reader that reads them when the
+// connection is pipelined (Node.turnedAway), so that the command keeps its
+// place before the ones issued after it. The caller's side re-sends the
+// rest of what provably did not run, or cannot run twice: a request that
+// never entered a connection; those same replies when they come from a
+// direct round trip; and, under a sharded router, a request that failed
+// unsent (or safe) with its node, re-routed after the router hears of the
+// trouble. Every re-send but redirections counts against the request's
+// retry budget; redirections are capped at maxRedirects; ctx bounds it all.
+type call struct {
+	m      *Mux
+	r      *request // nil once recycled or abandoned
+	node   *Node    // where the request goes; nil: ask the router
+	pinned bool     // node is fixed: no routing, no redirects
+
+	c       *conn // where the last send went
+	sendErr error // the last send's failure
+	reroute bool  // ...which another node might not have
+
+	collect func(*request) // if set, called with the completed request before it is recycled
+}
+
+// maxRedirects bounds MOVED/ASK redirections of one request.
+const maxRedirects = 16
+
+// Pauses before re-sending after a reply that says "not now".
+const (
+	loadingPause = 100 * time.Millisecond // LOADING
+	tryAgainWait = 25 * time.Millisecond  // TRYAGAIN: a migration is moving the keys
+	downPause    = 100 * time.Millisecond // CLUSTERDOWN
+)
+
+// notNowPause is the pause before re-sending after a "not now" reply with
+// this prefix (LOADING, TRYAGAIN, CLUSTERDOWN).
+func notNowPause(prefix string) time.Duration {
+	switch prefix {
+	case "TRYAGAIN":
+		return tryAgainWait
+	case "CLUSTERDOWN":
+		return downPause
+	}
+	return loadingPause
+}
+
+// askingCommand precedes a command re-sent after ASK.
+var askingCommand = resp.AppendCommandStrings(nil, "ASKING")
+
+// send queues the request on its node's connection, routing and dialling if
+// needed.
+func (cl *call) send(ctx context.Context) {
+	cl.sendErr, cl.reroute = nil, false
+	r := cl.r
+	r.routed = !cl.pinned
+	for {
+		if cl.m.closed.Load() {
+			cl.sendErr = &RequestError{Exec: r.queuedExec(), Attempts: r.tries(), Err: ErrClosed}
+			return
+		}
+		if cl.node == nil {
+			n, err := cl.m.route(ctx, r.slot, r.readOnly)
+			if err != nil {
+				cl.sendErr = &RequestError{Exec: r.queuedExec(), Attempts: r.tries(), Err: err}
+				return
+			}
+			cl.node = n
+		}
+		c, err := cl.node.conn(ctx)
+		if err != nil {
+			// The dial already retried ConnectRetry times; in a cluster
+			// another node may take over the slot.
+			cl.sendErr = &RequestError{Addr: cl.node.addr(), Exec: r.queuedExec(), Attempts: r.tries(), Err: err}
+			cl.reroute = cl.shardedRoute() && ctx.Err() == nil
+			return
+		}
+		cl.c = c
+		if c.tryDirect(ctx, r) {
+			return
+		}
+		err = c.enqueue(ctx, r)
+		if err == nil {
+			c.maybeSwitch()
+			return
+		}
+		// ctx ended while the queue was full, or the connection failed
+		// before taking the request: it never entered it.
+		if ctx.Err() != nil || r.retries <= 0 {
+			cl.sendErr = &RequestError{Addr: c.addr, Exec: r.queuedExec(), Attempts: r.tries(), Err: err}
+			return
+		}
+		r.retries--
+	}
+}
+
+// shardedRoute reports whether the request is routed by a sharded router
+// (and so may be re-routed).
+func (cl *call) shardedRoute() bool { return !cl.pinned && cl.m.router.Sharded() }
+
+// next is what to do after an attempt.
+type next uint8
+
+const (
+	nextDone      next = iota // return the result
+	nextMoved                 // MOVED: tell the router, re-send to the new owner
+	nextAsk                   // ASK: re-send to the target with ASKING
+	nextPause                 // LOADING, TRYAGAIN, CLUSTERDOWN: pause, re-send
+	nextReroute               // the node failed and the request is safe to send elsewhere
+	nextAbandoned             // ctx ended: the request belongs to the I/O goroutines
+)
+
+// result waits for the reply, re-sending while the rules allow, and
+// recycles the request.
+func (cl *call) result(ctx context.Context) (resp.Value, error) {
+	for {
+		v, err, what := cl.outcome(ctx)
+		if cl.again(ctx, v, err, what) {
+			cl.r.resetResult()
+			cl.send(ctx)
+			continue
+		}
+		if what != nextAbandoned {
+			if cl.collect != nil {
+				cl.collect(cl.r)
+			}
+			putRequest(cl.r)
+		}
+		cl.r = nil
+		return v, err
+	}
+}
+
+// again decides whether (and where) to re-send after an attempt.
+func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) bool {
+	r := cl.r
+	switch what {
+	case nextMoved, nextAsk:
+		if cl.pinned || r.redirects >= maxRedirects || ctx.Err() != nil {
+			return false
+		}
+		e := v.Err().(*resp.Error)
+		addr := redirectAddr(e.Addr, cl.node)
+		if what == nextMoved {
+			cl.m.router.Moved(e.Slot, addr)
+		}
+		n := cl.m.Node(addr)
+		if n == nil {
+			return false
+		}
+		r.redirects++
+		cl.node = n
+		r.setAsking(what == nextAsk)
+		return true
+	case nextPause:
+		if r.retries <= 0 {
+			return false
+		}
+		prefix := resp.ErrorPrefix(err)
+		if prefix != "LOADING" {
+			cl.m.router.Trouble(cl.node, err)
+		}
+		if prefix == "CLUSTERDOWN" && !cl.pinned {
+			cl.node = nil // the slot may have a new owner by then
+		}
+		if sleepCtx(ctx, notNowPause(prefix)) != nil {
+			return false
+		}
+		r.retries--
+		r.setAsking(false)
+		return true
+	case nextReroute:
+		cl.m.router.Trouble(cl.node, err)
+		if r.retries <= 0 || sleepCtx(ctx, backoff(min(r.tries(), 5))) != nil {
+			return false
+		}
+		r.retries--
+		cl.node = nil
+		r.setAsking(false)
+		return true
+	}
+	return false
+}
+
+// outcome waits for the current send and classifies it.
+func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next) {
+	r := cl.r
+	if cl.sendErr != nil {
+		if cl.reroute {
+			return v, cl.sendErr, nextReroute
+		}
+		return v, cl.sendErr, nextDone
+	}
+	attempts := r.tries()
+	if abandoned, exec := r.wait(ctx); abandoned {
+		return v, &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
+	}
+	if r.err != nil {
+		err = &RequestError{Addr: cl.c.addr, Exec: r.exec, Attempts: r.tries(), Err: r.err}
+		if (r.exec == NotSent || r.safe) && cl.shardedRoute() && ctx.Err() == nil {
+			return v, err, nextReroute
+		}
+		return v, err, nextDone
+	}
+	v = r.value
+	e, ok := v.Err().(*resp.Error)
+	if !ok {
+		return v, nil, nextDone
+	}
+	if ctx.Err() != nil {
+		return v, e, nextDone
+	}
+	switch e.Prefix {
+	case "MOVED":
+		if e.IsRedirect() {
+			return v, e, nextMoved
+		}
+	case "ASK":
+		if e.IsRedirect() {
+			return v, e, nextAsk
+		}
+	case "LOADING", "TRYAGAIN", "CLUSTERDOWN":
+		return v, e, nextPause
+	}
+	return v, e, nextDone
+}
+
+// wait waits for r's completion or ctx's end. When ctx ends first, it
+// abandons r (which then belongs to the I/O goroutines) and reports whether
+// r may have reached the server.
+func (r *request) wait(ctx context.Context) (abandoned bool, exec Execution) {
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-r.done:
+			return false, 0
+		case <-done:
+		}
+	} else {
+		<-r.done
+		return false, 0
+	}
+	switch {
+	case r.state.CompareAndSwap(stQueued, stAbandonedQueued):
+		return true, NotSent
+	case r.state.CompareAndSwap(stRequeued, stAbandonedQueued):
+		return true, MaybeSent
+	case r.state.CompareAndSwap(stWritten, stAbandonedWritten):
+		return true, MaybeSent
+	}
+	<-r.done // completed meanwhile: the result is (about to be) there
+	return false, 0
+}

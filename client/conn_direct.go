@@ -1,0 +1,344 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// Direct mode. A connection starts without its writer and reader
+// goroutines: while only one caller at a time uses it, that caller writes its
+// request and reads the reply itself, which saves two goroutine hand-offs
+// per command (a lone caller pays no extra latency). The first time a caller
+// finds another one mid round trip, the connection switches, for good, to
+// the pipelined mode of conn.go. Only plain TCP and unix connections whose
+// closing can be noticed without reading (peekClosed) start in direct mode.
+//
+// Ownership: directMu is held by the caller doing a round trip; while the
+// mode is direct, nc, rd, curDB and the output offset belong to its holder.
+// The switch is made by whoever holds directMu once wantPipelined is set, so
+// that no round trip is cut in half: the callers that arrive meanwhile queue
+// up and are written as soon as the round trip in progress ends (once in the
+// connection's life; a slow command there delays them by its duration).
+
+const (
+	modeDirect int32 = iota
+	modePipelined
+)
+
+// tryDirect runs r by a direct round trip if the connection is in direct
+// mode and idle. It reports whether it did (r is then completed, failed or,
+// if ctx ended, failed with ctx's error). When another caller holds the
+// connection, it asks for the switch and reports false: r goes through the
+// queue.
+func (c *conn) tryDirect(ctx context.Context, r *request) bool {
+	if c.mode.Load() != modeDirect {
+		return false
+	}
+	if !c.directMu.TryLock() {
+		c.wantPipelined.Store(true)
+		return false
+	}
+	if c.mode.Load() != modeDirect || c.isDead.Load() || c.wantPipelined.Load() {
+		c.directMu.Unlock()
+		c.maybeSwitch()
+		return false
+	}
+	if c.rd.Buffered() > 0 {
+		c.directMu.Unlock() // something unasked arrived with the last reply
+		c.wantPipelined.Store(true)
+		c.maybeSwitch()
+		return false
+	}
+	if closed, err := c.peek.closed(); closed || err != nil {
+		// The server closed it while it was idle, or sent something
+		// unasked: never written, so r can go through the failure path.
+		c.directMu.Unlock()
+		if err == errPeekData {
+			c.wantPipelined.Store(true)
+			c.maybeSwitch()
+			return false
+		}
+		c.failDirect(connErr("read", errors.New("server closed the connection while it was idle")), nil)
+		return false // enqueue will refuse it; the caller redials
+	}
+	c.roundTrip(ctx, r)
+	c.directMu.Unlock()
+	c.maybeSwitch()
+	return true
+}
+
+// maybeSwitch switches to pipelined mode if a caller asked for it and no
+// round trip is in progress.
+func (c *conn) maybeSwitch() {
+	if !c.wantPipelined.Load() || c.mode.Load() != modeDirect || !c.directMu.TryLock() {
+		return
+	}
+	if c.mode.Load() == modeDirect && !c.isDead.Load() {
+		c.goPipelined()
+	}
+	c.directMu.Unlock()
+}
+
+// roundTrip writes r and reads its replies on the caller's goroutine. The
+// caller holds directMu.
+func (c *conn) roundTrip(ctx context.Context, r *request) {
+	if c.stats != nil {
+		c.stats.writes.Add(1)
+		c.stats.commands.Add(1)
+	}
+	buf, selectReplies := r.buf, 0
+	if r.db != noDB && r.db != c.curDB {
+		buf = append(resp.AppendCommandStrings(c.wbuf[:0], "SELECT", itoa(r.db)), r.buf...)
+		c.wbuf = buf[:0]
+		selectReplies = 1
+	}
+	r.state.Store(stWritten)
+	r.start = c.offset + int64(len(buf)-len(r.buf))
+	deadline, _ := ctx.Deadline()
+	if t := c.s.socketTimeout; t > 0 {
+		if d := time.Now().Add(t); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	_ = c.nc.SetDeadline(deadline)
+	stop := noStop
+	if done := ctx.Done(); done != nil {
+		c.armInterrupt(true)
+		defer c.armInterrupt(false)
+		c.imu.Lock()
+		if done != c.idone {
+			// One registration per context, kept for the next round trips
+			// with the same one (a worker's long-lived ctx): AfterFunc
+			// allocates, and interrupt only acts while armed.
+			if c.istop != nil {
+				c.istop()
+			}
+			c.idone, c.istop = done, context.AfterFunc(ctx, func() { c.interrupt(done) })
+		}
+		c.imu.Unlock()
+	}
+	if err := ctx.Err(); err != nil {
+		// Checked once armed: an interrupt registered earlier for ctx,
+		// which ran before, does not run again.
+		r.fail(err, NotSent)
+		return
+	}
+	n, err := c.nc.Write(buf)
+	c.offset += int64(len(buf))
+	c.written += int64(n)
+	if err != nil {
+		stop()
+		if ctxErr := ctxEnded(ctx); ctxErr != nil && n == 0 {
+			// Interrupted before a byte went out: the connection is fine.
+			_ = c.nc.SetDeadline(time.Time{})
+			r.fail(ctxErr, NotSent)
+			return
+		}
+		exec := MaybeSent
+		if n < len(buf) {
+			exec = NotSent // the command never reached the server whole
+		}
+		c.failDirect(c.directErr("write", err), &directFailure{r: r, exec: exec})
+		return
+	}
+	if selectReplies > 0 {
+		v, err := c.rd.ReadValue()
+		if err == nil {
+			c.replies.Add(1)
+			if e := selectReply(c, v); e != nil {
+				stop()
+				c.failDirect(connErr("SELECT", e), &directFailure{r: r, exec: MaybeSent})
+				return
+			}
+			c.curDB = r.db
+		} else if c.interrupted(ctx, err, stop, r, 1+r.expect) {
+			return
+		} else {
+			c.failDirect(c.directErr("read", err), &directFailure{r: r, exec: MaybeSent})
+			return
+		}
+	}
+	for got := 0; got < r.expect; {
+		v, err := c.rd.ReadValue()
+		if err != nil {
+			if c.interrupted(ctx, err, stop, r, r.expect-got) {
+				return
+			}
+			c.failDirect(c.directErr("read", err), &directFailure{r: r, exec: MaybeSent})
+			return
+		}
+		c.replies.Add(1)
+		if v.Type == resp.TypePush {
+			if c.onPush != nil {
+				c.onPush(v)
+			}
+			continue
+		}
+		got++
+		if got == r.expect {
+			stop()
+			_ = c.nc.SetDeadline(time.Time{})
+		}
+		r.deliver(v)
+	}
+}
+
+// noStop stands for context.AfterFunc's stop when there is nothing to stop.
+func noStop() bool { return true }
+
+// interrupt makes the direct round trip in progress return at once, if
+// it runs for the context whose Done is done. Run late — after its round
+// trip ended, or once the connection moved on to another context (stop
+// does not wait for a callback already started) — it does nothing: another
+// round trip must not be cut short by a context that is not its own.
+func (c *conn) interrupt(done <-chan struct{}) {
+	c.imu.Lock()
+	if c.armed && c.idone == done {
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	}
+	c.imu.Unlock()
+}
+
+// unregisterInterrupt drops the interrupt registered for the last round
+// trips' context, if any.
+func (c *conn) unregisterInterrupt() {
+	c.imu.Lock()
+	if c.istop != nil {
+		c.istop() // does not wait for interrupt (which takes imu)
+		c.idone, c.istop = nil, nil
+	}
+	c.imu.Unlock()
+}
+
+// armInterrupt lets interrupt act (during a round trip) or not.
+func (c *conn) armInterrupt(on bool) {
+	c.imu.Lock()
+	c.armed = on
+	c.imu.Unlock()
+}
+
+// interrupted handles a read cut short by ctx: the caller leaves with ctx's
+// error (the command may have run), and the replies still to come are left
+// to the reader goroutine, started now, which reads and drops them. It
+// reports false when the read failed for another reason.
+func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *request, left int) bool {
+	stop()
+	ctxErr := ctxEnded(ctx)
+	if ctxErr == nil || !isTimeout(err) {
+		return false
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	c.fmu.Lock()
+	for i := 0; i < left; i++ {
+		d := getRequest()
+		d.db, d.expect = noDB, 1
+		d.internal = func(*conn, resp.Value) error { return nil }
+		d.state.Store(stWritten)
+		d.start = c.offset // written: what it stands for was, in full
+		c.flight = append(c.flight, d)
+	}
+	c.fmu.Unlock()
+	c.outstanding.Add(int64(left))
+	r.fail(ctxErr, MaybeSent)
+	c.goPipelined()
+	return true
+}
+
+// ctxEnded returns ctx's error, or DeadlineExceeded once its deadline has
+// passed even if its timer has not fired yet (a socket deadline set from it
+// can notice first).
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// directErr turns an I/O error of a direct round trip into the connection's
+// failure.
+func (c *conn) directErr(op string, err error) error {
+	if isTimeout(err) {
+		return connErr(op, fmt.Errorf("%w: no reply for %v", ErrSocketTimeout, c.s.socketTimeout))
+	}
+	if op == "read" {
+		return readError(err)
+	}
+	return connErr(op, err)
+}
+
+// directFailure is the request a failed direct round trip was carrying.
+type directFailure struct {
+	r    *request
+	exec Execution
+}
+
+// failDirect fails a connection in direct mode and settles what it held: the
+// request of the round trip (if any) and whatever queued up while callers
+// were asking for the switch. Like drain, it replays what may be replayed.
+func (c *conn) failDirect(err error, held *directFailure) {
+	c.fail(err)
+	err = c.err()
+	var replay []*request
+	if held != nil {
+		replay = c.settle(held.r, err, held.exec, true, replay)
+	}
+	c.mu.Lock()
+	queued := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, r := range queued {
+		replay = c.settle(r, err, NotSent, false, replay)
+	}
+	c.endDirect()
+	if c.onFailed != nil {
+		c.onFailed(c, replay, err)
+		return
+	}
+	for _, r := range replay {
+		r.fail(err, NotSent)
+	}
+}
+
+// endDirect marks a connection that never left direct mode as finished:
+// there are no goroutines to wait for.
+func (c *conn) endDirect() {
+	c.unregisterInterrupt()
+	c.endOnce.Do(func() {
+		close(c.writerDone)
+		close(c.readerDone)
+	})
+}
+
+// goPipelined starts the writer and reader goroutines (and the watchdog):
+// from now on the connection is pipelined. The caller holds directMu (or the
+// connection was never direct).
+func (c *conn) goPipelined() {
+	c.unregisterInterrupt()
+	c.mode.Store(modePipelined)
+	// One tracked goroutine, the reader, outlives the writer and the
+	// watchdog (it waits for both as it ends), so Close waits for all three.
+	started := c.spawn(func() {
+		if c.s.socketTimeout > 0 {
+			c.startWatchdog()
+		}
+		go c.writeLoop()
+		c.readLoop()
+	})
+	if !started {
+		c.mode.Store(modeDirect)
+		c.failDirect(ErrClosed, nil)
+		return
+	}
+	// Requests queued while callers asked for the switch are the writer's.
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}

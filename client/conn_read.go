@@ -1,0 +1,204 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/justredis/justredis/resp"
+)
+
+func (c *conn) readLoop() {
+	defer func() {
+		if c.watchdogDone != nil {
+			<-c.watchdogDone
+		}
+		close(c.readerDone)
+	}()
+	var err error
+	for {
+		var v resp.Value
+		if v, err = c.rd.ReadValue(); err != nil {
+			break
+		}
+		c.replies.Add(1)
+		if v.Type == resp.TypePush {
+			// Out-of-band RESP3 data (a tracking invalidation, a stray
+			// pub/sub message): it belongs to no request.
+			if c.onPush != nil {
+				c.onPush(v)
+			}
+			continue
+		}
+		r := c.head()
+		if r == nil {
+			err = fmt.Errorf("%w: a reply arrived with no request waiting for it: %v", resp.ErrProtocol, v)
+			break
+		}
+		if r.internal != nil {
+			ierr := r.internal(c, v)
+			c.pop()
+			putRequest(r)
+			if ierr != nil {
+				// Stop before delivering another reply: the commands after
+				// it did not run where their callers meant them to.
+				err = ierr
+				break
+			}
+			continue
+		}
+		if c.turnAway != nil && r.resend && v.Type == resp.TypeError && len(r.replies) == r.expect-1 {
+			if e, ok := v.Err().(*resp.Error); ok && c.turnAway(c, r, e) {
+				c.pop() // it goes on elsewhere, or again here later
+				continue
+			}
+		}
+		if r.deliver(v) {
+			c.pop()
+		}
+	}
+	if errors.Is(err, ErrInvalidDB) {
+		err = connErr("SELECT", err)
+	} else {
+		err = readError(err)
+	}
+	c.fail(err)
+	c.drain()
+}
+
+// head returns the oldest request waiting for a reply, or nil.
+func (c *conn) head() *request {
+	if c.li == len(c.local) {
+		clear(c.local)
+		c.fmu.Lock()
+		c.local, c.flight = c.flight, c.local[:0]
+		c.fmu.Unlock()
+		c.li = 0
+		if len(c.local) == 0 {
+			return nil
+		}
+	}
+	return c.local[c.li]
+}
+
+// pop removes the head request (the reader no longer owns it).
+func (c *conn) pop() {
+	c.local[c.li] = nil
+	c.li++
+	c.outstanding.Add(-1)
+}
+
+// drain settles every request the failed connection still holds, once the
+// writer has stopped and it is known how many bytes it handed to the kernel:
+// first the written ones, oldest first, then the queued ones.
+func (c *conn) drain() {
+	<-c.writerDone
+	err := c.err()
+	var replay []*request
+	for {
+		r := c.head()
+		if r == nil {
+			break
+		}
+		c.pop()
+		if r.internal != nil {
+			putRequest(r)
+			continue
+		}
+		// A request whose last byte never reached the kernel never reached
+		// the server whole: the server cannot have run it (nor, for a
+		// transaction, the commands before its EXEC).
+		exec := MaybeSent
+		if r.start+int64(len(r.buf)) > c.written {
+			exec = NotSent
+		}
+		replay = c.settle(r, err, exec, true, replay)
+	}
+	c.mu.Lock()
+	queued := append(c.retryQ, c.pending...)
+	c.pending, c.retryQ = nil, nil
+	c.mu.Unlock()
+	for _, r := range queued {
+		replay = c.settle(r, err, NotSent, false, replay)
+	}
+	if c.onFailed != nil {
+		c.onFailed(c, replay, err)
+		return
+	}
+	for _, r := range replay {
+		r.fail(err, NotSent)
+	}
+}
+
+// settle decides the fate of one request of a failed connection (written
+// on it, or still queued): replay it (appended to replay, back in a queued
+// state) or fail it.
+func (c *conn) settle(r *request, err error, exec Execution, written bool, replay []*request) []*request {
+	if exec == MaybeSent {
+		r.everSent.Store(true)
+	}
+	if r.retries > 0 && (exec == NotSent || r.safe) && replayable(err) {
+		var claimed bool
+		if written {
+			claimed = r.state.CompareAndSwap(stWritten, r.queuedState())
+		} else {
+			claimed = r.claimQueued()
+		}
+		if !claimed {
+			putRequest(r) // abandoned by its caller
+			return replay
+		}
+		r.retries--
+		r.resetResult() // replies from this connection must not count on the next
+		return append(replay, r)
+	}
+	r.fail(err, exec)
+	return replay
+}
+
+// replayable reports whether requests of a connection that failed with err
+// may be sent again on another: not when the client is closing.
+func replayable(err error) bool {
+	return !errors.Is(err, ErrClosed)
+}
+
+// readError describes why the reader stopped.
+func readError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return connErr("read", fmt.Errorf("server closed the connection: %w", err))
+	case errors.Is(err, resp.ErrProtocol):
+		return connErr("read", err)
+	}
+	return connErr("read", err)
+}
+
+// startWatchdog fails the connection when commands wait SocketTimeout
+// without any reply arriving. It samples progress every half timeout: a
+// stall is two whole periods with requests outstanding and no reply read.
+func (c *conn) startWatchdog() {
+	period := c.s.socketTimeout / 2
+	c.watchdogDone = make(chan struct{})
+	go func() {
+		defer close(c.watchdogDone)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		var last [2]uint64 // replies counter at the previous two ticks
+		var busy [2]bool   // requests outstanding at the previous two ticks
+		for {
+			select {
+			case <-c.dead:
+				return
+			case <-t.C:
+			}
+			now := c.replies.Load()
+			if busy[0] && last[0] == now && last[1] == now {
+				c.fail(connErr("read", fmt.Errorf("%w: no reply for %v", ErrSocketTimeout, c.s.socketTimeout)))
+				return
+			}
+			last[0], busy[0] = last[1], busy[1]
+			last[1], busy[1] = now, c.outstanding.Load() > 0
+		}
+	}()
+}

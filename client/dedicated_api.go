@@ -1,0 +1,346 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// Conn is a dedicated connection lent by Mux.Dedicated: anything may run on
+// it, stateful commands included (CLIENT TRACKING, SUBSCRIBE, MONITOR...).
+// It is not safe for concurrent use, and only valid inside the function.
+type Conn struct {
+	m      *Mux
+	dc     *dconn
+	pushes []resp.Value // out-of-band values read while waiting for a reply
+	broken bool         // a failure left its state unknown: it will be closed
+}
+
+// Dedicated runs fn with a connection of its own, taken from a small bounded
+// set (waiting, with ctx, when all are busy). When fn returns (or panics),
+// the connection is reset (RESET, then the handshake again) before it is
+// reused, or closed if that fails or its state is unknown.
+func (m *Mux) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error) {
+	if m.closed.Load() {
+		return &RequestError{Exec: NotSent, Err: ErrClosed}
+	}
+	node, err := m.route(ctx, NoSlot, false)
+	if err != nil {
+		return &RequestError{Exec: NotSent, Err: err}
+	}
+	return node.Dedicated(ctx, fn)
+}
+
+// Dedicated is Mux.Dedicated on this node.
+func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error) {
+	m := n.m
+	p := n.pool
+	dc, err := p.get(ctx)
+	if err != nil {
+		return &RequestError{Addr: n.addr(), Exec: NotSent, Err: err}
+	}
+	c := &Conn{m: m, dc: dc}
+	defer func() {
+		if r := recover(); r != nil {
+			p.put(dc, false)
+			c.dc = nil
+			panic(r)
+		}
+		p.put(dc, !c.broken && c.reset())
+		c.dc = nil
+	}()
+	return fn(c)
+}
+
+// Do sends one command and waits for its reply. Push frames that arrive
+// meanwhile are kept for Receive, except that the reply to a SUBSCRIBE-like
+// command is its first confirmation (a push frame on RESP3; read the others
+// with Receive). A failure (or ctx ending) leaves the connection's state
+// unknown: it is closed when fn returns.
+func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
+	if err := c.Send(ctx, args...); err != nil {
+		return resp.Value{}, err
+	}
+	name, _ := argString(args[0])
+	subscribing := strings.HasSuffix(strings.ToLower(name), "subscribe")
+	for {
+		v, err := c.read(ctx)
+		if err != nil {
+			return resp.Value{}, err
+		}
+		if v.Type == resp.TypePush && !subscribing {
+			c.pushes = append(c.pushes, v)
+			continue
+		}
+		return v, v.Err()
+	}
+}
+
+// Send writes one command without reading its reply (use Receive): for
+// pipelining by hand, or commands such as MONITOR that stream replies.
+func (c *Conn) Send(ctx context.Context, args ...any) error {
+	if c.dc == nil {
+		return ErrConnDone
+	}
+	if len(args) == 0 {
+		return &CommandError{Err: ErrEmptyCommand}
+	}
+	buf, err := Database{m: c.m}.encode(nil, args)
+	if err != nil {
+		return err
+	}
+	stop := c.deadline(ctx)
+	defer stop()
+	if _, err := c.dc.rc.nc.Write(buf); err != nil {
+		c.broken = true
+		return &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: c.dc.ioErr(ctx, "write", err)}
+	}
+	return nil
+}
+
+// Receive returns the next value the server sends: a kept push frame, or
+// the next reply or push on the wire.
+func (c *Conn) Receive(ctx context.Context) (resp.Value, error) {
+	if c.dc == nil {
+		return resp.Value{}, ErrConnDone
+	}
+	if len(c.pushes) > 0 {
+		v := c.pushes[0]
+		c.pushes = c.pushes[1:]
+		return v, nil
+	}
+	return c.read(ctx)
+}
+
+func (c *Conn) read(ctx context.Context) (resp.Value, error) {
+	if c.dc == nil {
+		return resp.Value{}, ErrConnDone
+	}
+	stop := c.deadline(ctx)
+	defer stop()
+	v, err := c.dc.rc.rd.ReadValue()
+	if err != nil {
+		c.broken = true
+		return resp.Value{}, &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: c.dc.ioErr(ctx, "read", err)}
+	}
+	return v, nil
+}
+
+// deadline bounds the next I/O by ctx (and the Mux's closing); the returned
+// func undoes it.
+func (c *Conn) deadline(ctx context.Context) func() {
+	d, _ := ctx.Deadline()
+	_ = c.dc.rc.nc.SetDeadline(d)
+	return c.dc.interruptible(ctx)
+}
+
+// reset returns the connection to a fresh state (RESET undoes MULTI, WATCH,
+// subscriptions, tracking, the database, the user and the protocol), then
+// handshakes again; it reports whether the connection may be reused.
+// Whatever was still on the wire (unread replies, a MONITOR stream, pushes)
+// is skipped up to RESET's reply; a PING with a random nonce at the end
+// proves that the replies were matched up right (a stale "+RESET" from a
+// script cannot fool it: the nonce would not come where it should).
+func (c *Conn) reset() bool {
+	s := c.m.s
+	ctx, cancel := context.WithTimeout(context.Background(), s.connectTimeout)
+	defer cancel()
+	var nb [8]byte
+	_, _ = rand.Read(nb[:])
+	nonce := "justredis-reset-" + hex.EncodeToString(nb[:])
+	hs := handshakeCommands(s, c.dc.rc.proto)
+	buf := resp.AppendCommandStrings(nil, "RESET")
+	for _, args := range hs {
+		buf = resp.AppendCommandStrings(buf, args...)
+	}
+	buf = resp.AppendCommandStrings(buf, "PING", nonce)
+	stop := c.deadline(ctx)
+	defer stop()
+	if _, err := c.dc.rc.nc.Write(buf); err != nil {
+		return false
+	}
+	for {
+		v, err := c.dc.rc.rd.ReadValue()
+		if err != nil {
+			return false
+		}
+		if v.Type == resp.TypeSimpleString && v.Str == "RESET" {
+			break
+		}
+	}
+	for range hs {
+		v, err := c.dc.rc.rd.ReadValue()
+		if err != nil || v.IsError() {
+			return false
+		}
+	}
+	v, err := c.dc.rc.rd.ReadValue()
+	if err != nil || v.Type != resp.TypeBulkString || v.Str != nonce {
+		return false
+	}
+	c.dc.db = 0
+	c.pushes = nil
+	return true
+}
+
+// Tx is a WATCH transaction in progress (see Database.Watch): Do runs
+// commands now, on the watched connection; Command queues commands for the
+// MULTI...EXEC block sent when the function returns.
+type Tx struct {
+	db    Database
+	dc    *dconn
+	multi *Multi
+	err   error // a failure that leaves the connection unusable
+}
+
+// Watch runs an optimistic transaction: it WATCHes keys on a dedicated
+// connection, calls fn (which reads with tx.Do and queues writes with
+// tx.Command), then sends the queued commands as MULTI...EXEC. If a watched
+// key changed meanwhile, nothing runs and Watch returns ErrTxFailed: call it
+// again. An error from fn discards the transaction and is returned as is.
+// The connection is reset (UNWATCH) or closed before reuse, even when fn
+// panics or ctx ends.
+func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) error) error {
+	m := db.m
+	if m.closed.Load() {
+		return &RequestError{Exec: NotSent, Err: ErrClosed}
+	}
+	if err := m.checkDB(ctx, db.db); err != nil {
+		return err
+	}
+	node := db.target()
+	if node == nil {
+		slot := NoSlot
+		if m.router.Sharded() {
+			s, err := m.router.Slot(keys)
+			if err != nil {
+				return &CommandError{Command: "WATCH", Err: err}
+			}
+			slot = s
+		}
+		n, err := m.route(ctx, slot, false)
+		if err != nil {
+			return &RequestError{Exec: NotSent, Err: err}
+		}
+		node = n
+	}
+	p := node.pool
+	dc, err := p.get(ctx)
+	if err != nil {
+		return &RequestError{Addr: node.addr(), Exec: NotSent, Err: err}
+	}
+	tx := &Tx{db: db, dc: dc, multi: db.Multi()}
+	clean := false // the connection is known to hold no WATCH or MULTI
+	defer func() {
+		r := recover()
+		if !clean && tx.err == nil {
+			clean = tx.unwatch()
+		}
+		p.put(dc, clean && tx.err == nil)
+		tx.dc = nil
+		if r != nil {
+			panic(r)
+		}
+	}()
+	if err := dc.selectDB(ctx, db.db); err != nil {
+		tx.err = err
+		return err
+	}
+	args := append([]string{"WATCH"}, keys...)
+	vs, err := tx.roundTrip(ctx, resp.AppendCommandStrings(nil, args...), 1)
+	if err != nil {
+		return err
+	}
+	if err := vs[0].Err(); err != nil {
+		return err // refused (NOPERM, LOADING...): nothing would guard EXEC
+	}
+	if err := fn(tx); err != nil {
+		tx.multi.Discard()
+		return err
+	}
+	if len(tx.multi.futures) == 0 {
+		return nil
+	}
+	if tx.multi.err != nil {
+		tx.multi.settleAll(tx.multi.err)
+		return tx.multi.err
+	}
+	tx.multi.state = txExecuted
+	replies, err := tx.roundTrip(ctx, tx.multi.appendBlock(nil), len(tx.multi.futures)+2)
+	if err != nil {
+		tx.multi.settleAll(err)
+		return err
+	}
+	clean = true // EXEC (or its abort) ends both MULTI and WATCH
+	return tx.multi.finish(replies)
+}
+
+// Do runs a command now on the transaction's connection (typically a read of
+// a watched key) and returns its reply.
+func (tx *Tx) Do(ctx context.Context, args ...any) (resp.Value, error) {
+	if tx.dc == nil {
+		return resp.Value{}, ErrConnDone
+	}
+	if len(args) == 0 {
+		return resp.Value{}, &CommandError{Err: ErrEmptyCommand}
+	}
+	if name, _ := argString(args[0]); txRefused(name) {
+		return resp.Value{}, &CommandError{Command: name, Err: ErrNotAllowed,
+			Reason: "Watch manages WATCH, MULTI and EXEC itself; queue commands with Tx.Command"}
+	}
+	buf, err := tx.db.encode(nil, args)
+	if err != nil {
+		return resp.Value{}, err
+	}
+	vs, err := tx.roundTrip(ctx, buf, 1)
+	if err != nil {
+		return resp.Value{}, err
+	}
+	return vs[0], vs[0].Err()
+}
+
+// Command queues a command for the MULTI...EXEC block; its Future settles
+// when Watch sends the block.
+func (tx *Tx) Command(args ...any) *Future {
+	return tx.multi.Command(args...)
+}
+
+func txRefused(name string) bool {
+	switch strings.ToLower(name) {
+	case "multi", "exec", "discard", "watch", "unwatch", "select", "reset", "hello", "auth":
+		return true
+	}
+	return false
+}
+
+// roundTrip runs buf on the transaction's connection; a failure marks the
+// connection unusable.
+func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int) ([]resp.Value, error) {
+	if tx.err != nil {
+		return nil, tx.err
+	}
+	vs, exec, err := tx.dc.roundTrip(ctx, buf, n, 0)
+	if err != nil {
+		tx.err = &RequestError{Addr: tx.dc.rc.addr, Exec: exec, Err: err}
+		return nil, tx.err
+	}
+	return vs, nil
+}
+
+// unwatch clears the connection's WATCH; it reports success.
+func (tx *Tx) unwatch() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), tx.db.m.s.connectTimeout)
+	defer cancel()
+	vs, _, err := tx.dc.roundTrip(ctx, resp.AppendCommandStrings(nil, "UNWATCH"), 1, 0)
+	return err == nil && !vs[0].IsError()
+}
+
+var (
+	_ = errors.New
+	_ = fmt.Sprint
+)

@@ -1,0 +1,71 @@
+//go:build unix
+
+package client
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// errPeekData: bytes arrived that nobody asked for.
+var errPeekData = errors.New("client: unsolicited data on an idle connection")
+
+// canPeek reports whether peekClosed works on nc: plain TCP and unix
+// sockets (not TLS, not a custom dialer's wrapper).
+func canPeek(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// peeker looks at an idle socket without reading it; one per connection,
+// so that looking allocates nothing.
+type peeker struct {
+	raw syscall.RawConn
+	n   int
+	err error
+	b   [1]byte
+	fn  func(fd uintptr) bool
+}
+
+func newPeeker(nc net.Conn) *peeker {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	p := &peeker{raw: raw}
+	p.fn = p.peek
+	return p
+}
+
+func (p *peeker) peek(fd uintptr) bool {
+	p.n, _, p.err = syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true
+}
+
+// closed reports whether the peer of an idle connection has closed it
+// (true), or sent data (errPeekData), without reading or waiting.
+func (p *peeker) closed() (bool, error) {
+	if p == nil {
+		return false, nil
+	}
+	if err := p.raw.Read(p.fn); err != nil {
+		return true, nil
+	}
+	switch {
+	case p.err == syscall.EAGAIN || p.err == syscall.EWOULDBLOCK:
+		return false, nil // nothing to read: alive
+	case p.err != nil:
+		return true, nil
+	case p.n == 0:
+		return true, nil // EOF
+	}
+	return false, errPeekData
+}

@@ -1,0 +1,405 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// MessageKind says what a Message is.
+type MessageKind uint8
+
+// The kinds of Message.
+const (
+	KindMessage     MessageKind = iota + 1 // a message published to a subscribed channel
+	KindPMessage                           // a message published to a channel matching a subscribed pattern
+	KindSubscribe                          // confirmation of a channel or pattern subscription (PubSubOptions.Confirmations)
+	KindUnsubscribe                        // confirmation of an unsubscription (PubSubOptions.Confirmations)
+	KindReconnected                        // the connection was lost and re-established: messages may have been missed
+	KindOverflow                           // Channel only: Dropped messages were discarded because the subscriber fell behind
+	KindSMessage                           // a message published (SPUBLISH) to a subscribed shard channel
+)
+
+func (k MessageKind) String() string {
+	switch k {
+	case KindMessage:
+		return "message"
+	case KindPMessage:
+		return "pmessage"
+	case KindSubscribe:
+		return "subscribe"
+	case KindUnsubscribe:
+		return "unsubscribe"
+	case KindReconnected:
+		return "reconnected"
+	case KindOverflow:
+		return "overflow"
+	case KindSMessage:
+		return "smessage"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Message is what a subscriber receives.
+type Message struct {
+	Kind    MessageKind
+	Channel string // the channel (or, for pattern confirmations, the pattern)
+	Pattern string // KindPMessage: the pattern that matched
+	Payload string // KindMessage, KindPMessage: the message
+	Data    any    // Payload decoded by PubSubOptions.Decoder, if set
+	Dropped int64  // KindOverflow: how many messages were dropped
+}
+
+// PubSubOptions configure a subscriber. The zero value means the defaults.
+type PubSubOptions struct {
+	// BufferSize is how many messages the subscriber may hold unread; when
+	// it is full, new messages for it are dropped and counted, and Receive
+	// reports the loss (see ErrOverflow). Default DefaultPubSubBuffer.
+	BufferSize int
+	// Confirmations makes Receive also return KindSubscribe and
+	// KindUnsubscribe messages.
+	Confirmations bool
+	// Decoder, if set, decodes each payload into Message.Data.
+	Decoder DecodeFunc
+}
+
+// DefaultPubSubBuffer is the default PubSubOptions.BufferSize.
+const DefaultPubSubBuffer = 1024
+
+// ErrOverflow: a subscriber fell behind and messages were dropped; Receive
+// returns it (as an *OverflowError saying how many) once, then goes on.
+var ErrOverflow = errors.New("client: subscriber too slow: messages dropped")
+
+// OverflowError reports how many messages a slow subscriber lost.
+type OverflowError struct{ Dropped int64 }
+
+func (e *OverflowError) Error() string {
+	return ErrOverflow.Error() + ": " + strconv.FormatInt(e.Dropped, 10)
+}
+
+// Unwrap returns ErrOverflow.
+func (e *OverflowError) Unwrap() error { return ErrOverflow }
+
+// PubSub is a subscriber. Several subscribers share one pub/sub connection
+// per server; each receives only the messages of its own channels and
+// patterns, in its own bounded buffer, so that a slow subscriber stalls
+// neither commands nor other subscribers. When the connection drops, it is
+// re-established with backoff, every subscription is renewed, and each
+// subscriber receives a KindReconnected message. Publish with Database.Do.
+type PubSub struct {
+	m    *Mux
+	opts PubSubOptions
+	msgs chan Message // buffered: BufferSize
+
+	dropped     atomic.Int64 // messages lost since the last report
+	reconnected atomic.Bool  // a reconnect not yet reported
+
+	mu     sync.Mutex
+	names  [kindCount]map[string]bool // guarded by mu: this subscriber's channels, patterns, shard channels
+	hubs   map[*pubsubHub]bool        // guarded by mu: the hubs holding its subscriptions
+	closed bool                       // guarded by mu
+	done   chan struct{}              // closed by Close
+	feed   chan Message               // Channel's output; nil until Channel is called
+}
+
+// PubSub returns a new subscriber, with no subscriptions yet.
+func (m *Mux) PubSub(opts PubSubOptions) *PubSub {
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = DefaultPubSubBuffer
+	}
+	return &PubSub{
+		m:     m,
+		opts:  opts,
+		msgs:  make(chan Message, opts.BufferSize),
+		names: [kindCount]map[string]bool{{}, {}, {}},
+		hubs:  map[*pubsubHub]bool{},
+		done:  make(chan struct{}),
+	}
+}
+
+// Subscribe adds channels, and returns once the server confirms them:
+// messages published afterwards reach this subscriber.
+func (ps *PubSub) Subscribe(ctx context.Context, channels ...string) error {
+	return ps.change(ctx, kindChannel, true, channels)
+}
+
+// PSubscribe adds patterns (PSUBSCRIBE).
+func (ps *PubSub) PSubscribe(ctx context.Context, patterns ...string) error {
+	return ps.change(ctx, kindPattern, true, patterns)
+}
+
+// Unsubscribe removes channels.
+func (ps *PubSub) Unsubscribe(ctx context.Context, channels ...string) error {
+	return ps.change(ctx, kindChannel, false, channels)
+}
+
+// PUnsubscribe removes patterns.
+func (ps *PubSub) PUnsubscribe(ctx context.Context, patterns ...string) error {
+	return ps.change(ctx, kindPattern, false, patterns)
+}
+
+// SSubscribe adds shard channels (SSUBSCRIBE, Redis 7): on a cluster each
+// is subscribed on the node that owns its slot, and moved to the new owner
+// when the slot moves or the node fails over (with a KindReconnected
+// message: some may have been missed). Messages come as KindSMessage.
+func (ps *PubSub) SSubscribe(ctx context.Context, channels ...string) error {
+	return ps.change(ctx, kindShard, true, channels)
+}
+
+// SUnsubscribe removes shard channels.
+func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
+	return ps.change(ctx, kindShard, false, channels)
+}
+
+func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []string) error {
+	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		return ErrClosed
+	}
+	set := ps.names[kind]
+	var todo []string
+	for _, name := range names {
+		if set[name] != add {
+			todo = append(todo, name)
+			if add {
+				set[name] = true
+			} else {
+				delete(set, name)
+			}
+		}
+	}
+	ps.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	groups, err := ps.m.hubsFor(ctx, kind, todo)
+	if err != nil {
+		ps.forget(kind, todo)
+		return err
+	}
+	for h, names := range groups {
+		if err := h.change(ctx, ps, kind, add, names); err != nil {
+			return err
+		}
+	}
+	if ps.opts.Confirmations {
+		k := KindSubscribe
+		if !add {
+			k = KindUnsubscribe
+		}
+		for _, name := range todo {
+			ps.deliver(Message{Kind: k, Channel: name})
+		}
+	}
+	return nil
+}
+
+// Receive returns the next message. After the subscriber fell behind it
+// first returns an *OverflowError (matching ErrOverflow) saying how many
+// messages were lost; after a reconnect, a KindReconnected message.
+func (ps *PubSub) Receive(ctx context.Context) (Message, error) {
+	if n := ps.dropped.Swap(0); n > 0 {
+		return Message{}, &OverflowError{Dropped: n}
+	}
+	if ps.reconnected.Swap(false) {
+		return Message{Kind: KindReconnected}, nil
+	}
+	select {
+	case msg := <-ps.msgs:
+		return ps.decode(msg), nil
+	case <-ps.done:
+		return Message{}, ErrClosed
+	case <-ps.m.ctx.Done():
+		return Message{}, ErrClosed
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+}
+
+// Channel returns a Go channel of the subscriber's messages, for use with
+// select; it is closed by Close (or when the Mux closes). Losses appear on it
+// as KindOverflow messages. Use either Channel or Receive, not both.
+func (ps *PubSub) Channel() <-chan Message {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.feed == nil {
+		ps.feed = make(chan Message)
+		m := ps.m
+		feed := ps.feed
+		if !m.spawn(func() { ps.pump(feed) }) {
+			close(feed)
+		}
+	}
+	return ps.feed
+}
+
+// pump feeds Channel's channel from Receive.
+func (ps *PubSub) pump(feed chan Message) {
+	defer close(feed)
+	ctx := ps.m.ctx
+	for {
+		msg, err := ps.Receive(ctx)
+		var oe *OverflowError
+		if errors.As(err, &oe) {
+			msg, err = Message{Kind: KindOverflow, Dropped: oe.Dropped}, nil
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case feed <- msg:
+		case <-ps.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Ping sends PING on the pub/sub connection and waits for its answer: a way
+// to check that the subscription path is alive.
+func (ps *PubSub) Ping(ctx context.Context, msg string) error {
+	h := ps.m.globalHub()
+	if ps.m.single != nil {
+		h = ps.m.single.hub
+	}
+	return h.ping(ctx, msg)
+}
+
+// Close unsubscribes everything and stops the subscriber; Receive then
+// returns ErrClosed.
+func (ps *PubSub) Close() error {
+	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		return nil
+	}
+	ps.closed = true
+	close(ps.done)
+	hubs := ps.hubs
+	ps.hubs = map[*pubsubHub]bool{}
+	ps.mu.Unlock()
+	for h := range hubs {
+		h.remove(ps)
+	}
+	return nil
+}
+
+// forget drops names from the subscriber's records (a subscription that
+// failed).
+func (ps *PubSub) forget(kind subKind, names []string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	set := ps.names[kind]
+	for _, name := range names {
+		delete(set, name)
+	}
+}
+
+// usesHub records that h holds some of the subscriber's subscriptions; it
+// reports false if the subscriber is closed.
+func (ps *PubSub) usesHub(h *pubsubHub) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return false
+	}
+	ps.hubs[h] = true
+	return true
+}
+
+// isOpen reports whether the subscriber still wants messages.
+func (ps *PubSub) isOpen() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return !ps.closed
+}
+
+// notifyReconnected tells the subscriber that messages may have been missed.
+func (ps *PubSub) notifyReconnected() {
+	select {
+	case ps.msgs <- Message{Kind: KindReconnected}:
+	default:
+		ps.reconnected.Store(true)
+	}
+}
+
+// deliver queues a message for the subscriber, or counts it lost. It runs
+// on the connection's reader: it never waits.
+func (ps *PubSub) deliver(msg Message) {
+	select {
+	case ps.msgs <- msg:
+	default:
+		ps.dropped.Add(1)
+	}
+}
+
+// decode fills Data, on the receiving goroutine. A payload the decoder
+// rejects gets the decoder's error as its Data.
+func (ps *PubSub) decode(msg Message) Message {
+	if ps.opts.Decoder != nil && (msg.Kind == KindMessage || msg.Kind == KindPMessage || msg.Kind == KindSMessage) {
+		if d, err := ps.opts.Decoder(resp.Bulk(msg.Payload)); err == nil {
+			msg.Data = d
+		} else {
+			msg.Data = err
+		}
+	}
+	return msg
+}
+
+// String describes the subscriber, for logs.
+func (ps *PubSub) String() string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return fmt.Sprintf("PubSub{%d channels, %d patterns, %d shard channels, %d queued}",
+		len(ps.names[kindChannel]), len(ps.names[kindPattern]), len(ps.names[kindShard]), len(ps.msgs))
+}
+
+// hubsFor groups names by the hub that must hold them: the single server's
+// hub on a Mux made by New; under a sharded router, the global hub for
+// channels and patterns (any node will do: messages reach every node) and
+// the owner's hub for each shard channel.
+func (m *Mux) hubsFor(ctx context.Context, kind subKind, names []string) (map[*pubsubHub][]string, error) {
+	if m.single != nil {
+		return map[*pubsubHub][]string{m.single.hub: names}, nil
+	}
+	if kind != kindShard {
+		return map[*pubsubHub][]string{m.globalHub(): names}, nil
+	}
+	out := map[*pubsubHub][]string{}
+	for _, name := range names {
+		n, err := m.shardNode(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out[n.hub] = append(out[n.hub], name)
+	}
+	return out, nil
+}
+
+// shardNode is the node that owns a shard channel's slot.
+func (m *Mux) shardNode(ctx context.Context, channel string) (*Node, error) {
+	slot, err := m.router.Slot([]string{channel})
+	if err != nil {
+		return nil, err
+	}
+	return m.route(ctx, slot, false)
+}
+
+// globalHub is, under a router, the hub of channel and pattern
+// subscriptions: it belongs to no node and connects to whichever the router
+// offers, again after a failure.
+func (m *Mux) globalHub() *pubsubHub {
+	m.psMu.Lock()
+	defer m.psMu.Unlock()
+	if m.psHub == nil {
+		m.psHub = newPubSubHub(m, nil)
+	}
+	return m.psHub
+}

@@ -1,0 +1,204 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// A request moves through these states. Exactly one party owns it at any
+// time, and ownership only moves with a successful compare-and-swap:
+//
+//	caller ──enqueue──► stQueued ──writer──► stWritten ──reader──► stDone ──► caller
+//	                       │                     │
+//	             caller's ctx ends     caller's ctx ends
+//	                       ▼                     ▼
+//	              stAbandonedQueued     stAbandonedWritten
+//	              (writer drops it)     (reader drops the reply)
+//
+// A caller that gives up (its ctx ended) swaps in an abandoned state and
+// returns at once; the I/O goroutine that next touches the request sees it
+// and recycles it. A request abandoned while still queued is never written,
+// so its error can say, truthfully, that the command did not run (unless an
+// earlier connection already carried it: everSent).
+//
+// When a connection fails, the requests it had not answered go back to
+// stQueued and are replayed, in their original order, on the next
+// connection, as long as the rules allow it (never sent, or safe to send
+// again) and their retry budget lasts; the others are completed with the
+// failure. Callers just keep waiting. A replayed request that some
+// connection may have delivered waits in stRequeued rather than stQueued, so
+// that a caller who gives up then says MaybeExecuted.
+const (
+	stQueued           uint32 = iota
+	stRequeued                // queued again after a connection that may have delivered it failed
+	stWritten                 // copied into a connection's write buffer
+	stDone                    // result stored; the caller is signalled
+	stAbandonedQueued         // the caller left while it was queued (or requeued)
+	stAbandonedWritten        // the caller left after it was written
+)
+
+// request is one unit of writing and reading: a command, or a whole
+// MULTI...EXEC block, and its reply or replies.
+type request struct {
+	// Set by the caller before enqueueing; read-only afterwards.
+	buf      []byte // the encoded command(s)
+	db       int    // database to run in; noDB means "whatever is selected"
+	expect   int    // replies that belong to this request (1, or n+2 for a transaction)
+	safe     bool   // read-only or idempotent: may be replayed after an unknown outcome
+	slot     int    // hash slot under a sharded router, else NoSlot
+	readOnly bool   // the command does not write (a replica may serve it)
+
+	// Owned by whoever owns the request (caller, then I/O goroutines).
+	retries   int          // re-sends left
+	resend    bool         // a single command the I/O goroutines may re-send when turned away (see Node.turnedAway)
+	routed    bool         // not pinned to a node: MOVED and ASK may send it elsewhere
+	asking    bool         // buf starts with ASKING (and expect counts its reply)
+	redirects int          // MOVED and ASK redirections followed so far
+	attempts  atomic.Int32 // times handed to a connection (read by a caller that gives up)
+	everSent  atomic.Bool  // some connection may have delivered it to the server
+
+	// Set by the writer before it publishes the request to the reader.
+	start    int64                         // offset of its first byte in the connection's output stream
+	internal func(*conn, resp.Value) error // non-nil for the client's own requests (SELECT): takes the reply; an error fails the connection
+
+	// Written by the I/O goroutines, read by the caller after done.
+	replies []resp.Value // all replies, when expect > 1
+	value   resp.Value   // the (last) reply
+	err     error        // a connection failure instead of a reply
+	exec    Execution    // with err: whether the request may have been sent
+
+	state atomic.Uint32
+	done  chan struct{} // capacity 1: signalled once per use on reaching stDone
+}
+
+// noDB marks a request that does not care which database is selected (the
+// handshake's and internal commands on a fresh connection).
+const noDB = -1
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1), slot: NoSlot} }}
+
+// getRequest returns a clean request from the pool.
+func getRequest() *request {
+	return requestPool.Get().(*request)
+}
+
+// putRequest recycles r. Only the owner may call it, once.
+func putRequest(r *request) {
+	if cap(r.buf) > 64<<10 {
+		r.buf = nil // do not pin big buffers in the pool
+	}
+	r.buf = r.buf[:0]
+	r.db, r.expect, r.start, r.internal = 0, 0, 0, nil
+	r.safe, r.retries, r.slot, r.readOnly = false, 0, NoSlot, false
+	r.resend, r.routed, r.asking, r.redirects = false, false, false, 0
+	r.attempts.Store(0)
+	r.everSent.Store(false)
+	clear(r.replies)
+	r.replies = r.replies[:0]
+	r.value, r.err, r.exec = resp.Value{}, nil, NotSent
+	r.state.Store(stQueued)
+	requestPool.Put(r)
+}
+
+// complete hands a result to the waiting caller, or recycles the request if
+// the caller has given up. It is called by an I/O goroutine that owns r.
+func (r *request) complete(v resp.Value, err error) {
+	r.value, r.err = v, err
+	if r.state.CompareAndSwap(stWritten, stDone) || r.state.CompareAndSwap(stQueued, stDone) ||
+		r.state.CompareAndSwap(stRequeued, stDone) {
+		r.done <- struct{}{}
+		return
+	}
+	putRequest(r) // abandoned
+}
+
+// tries returns how many times r was handed to a connection.
+func (r *request) tries() int { return int(r.attempts.Load()) }
+
+// queuedExec is what the caller, owning r, may say of it before it is
+// queued again: not sent, unless an earlier connection may have delivered it.
+func (r *request) queuedExec() Execution {
+	if r.everSent.Load() {
+		return MaybeSent
+	}
+	return NotSent
+}
+
+// queuedState is the state for r waiting in a queue.
+func (r *request) queuedState() uint32 {
+	if r.everSent.Load() {
+		return stRequeued
+	}
+	return stQueued
+}
+
+// claimQueued takes a queued request for the I/O goroutine, unless its
+// caller abandoned it; it reports success.
+func (r *request) claimQueued() bool {
+	return r.state.CompareAndSwap(stQueued, stQueued) || r.state.CompareAndSwap(stRequeued, stRequeued)
+}
+
+// takeForWrite moves a queued request to stWritten, unless its caller
+// abandoned it.
+func (r *request) takeForWrite() bool {
+	return r.state.CompareAndSwap(stQueued, stWritten) || r.state.CompareAndSwap(stRequeued, stWritten)
+}
+
+// resetResult clears a completed request's result so it can be sent again.
+func (r *request) resetResult() {
+	clear(r.replies)
+	r.replies = r.replies[:0]
+	r.value, r.err, r.exec = resp.Value{}, nil, NotSent
+}
+
+// requeue takes back a written request whose reply said it did not run,
+// so that it can be queued again; it reports false (and recycles r) when
+// its caller abandoned it.
+func (r *request) requeue() bool {
+	if !r.state.CompareAndSwap(stWritten, r.queuedState()) {
+		putRequest(r)
+		return false
+	}
+	r.resetResult()
+	return true
+}
+
+// setAsking puts ASKING in front of the command, or takes it off.
+func (r *request) setAsking(on bool) {
+	switch {
+	case on && !r.asking:
+		r.buf = append(askingCommand[:len(askingCommand):len(askingCommand)], r.buf...)
+		r.expect++
+	case !on && r.asking:
+		r.buf = r.buf[len(askingCommand):]
+		r.expect--
+	}
+	r.asking = on
+}
+
+// fail completes r with a connection failure. A request that an earlier
+// connection may have delivered is MaybeSent whatever this one says.
+func (r *request) fail(err error, exec Execution) {
+	if r.everSent.Load() {
+		exec = MaybeSent
+	}
+	r.exec = exec
+	r.complete(resp.Value{}, err)
+}
+
+// deliver records one reply; it reports whether the request is now
+// complete (and completed).
+func (r *request) deliver(v resp.Value) bool {
+	if r.expect <= 1 {
+		r.complete(v, nil)
+		return true
+	}
+	r.replies = append(r.replies, v)
+	if len(r.replies) < r.expect {
+		return false
+	}
+	r.complete(v, nil)
+	return true
+}

@@ -1,0 +1,206 @@
+package client
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// Script is a Lua script run by its SHA1 digest (EVALSHA), loaded into the
+// server transparently: the client remembers, per server connection, which
+// scripts it has loaded, sends SCRIPT LOAD together with the first EVALSHA,
+// and on NOSCRIPT (after a restart or SCRIPT FLUSH) loads the script and runs
+// it again. It is safe for concurrent use.
+type Script struct {
+	src string
+	sha string
+}
+
+// NewScript returns a Script for the Lua source src.
+func NewScript(src string) *Script {
+	sum := sha1.Sum([]byte(src))
+	return &Script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// SHA returns the script's SHA1 digest, as EVALSHA and SCRIPT LOAD use it.
+func (s *Script) SHA() string { return s.sha }
+
+// Source returns the Lua source.
+func (s *Script) Source() string { return s.src }
+
+// Run runs the script with keys and args (EVALSHA) in db. On a cluster it
+// goes to the owner of its keys' slot, which must be one.
+func (s *Script) Run(ctx context.Context, db Database, keys []string, args ...any) (resp.Value, error) {
+	return s.run(ctx, db, "EVALSHA", keys, args, false)
+}
+
+// RunRO runs a read-only script (EVALSHA_RO, Redis 7): the server refuses it
+// if it writes, and the client may retry it like any read-only command.
+func (s *Script) RunRO(ctx context.Context, db Database, keys []string, args ...any) (resp.Value, error) {
+	return s.run(ctx, db, "EVALSHA_RO", keys, args, true)
+}
+
+// Command queues the script in a transaction; Exec loads it first if the
+// server may not know it.
+func (s *Script) Command(tx *Multi, keys []string, args ...any) *Future {
+	tx.useScript(s)
+	return tx.Command(append([]any{"EVALSHA", s.sha}, scriptArgs(keys, args)...)...)
+}
+
+// scriptArgs is numkeys, keys..., args...
+func scriptArgs(keys []string, args []any) []any {
+	out := make([]any, 0, 1+len(keys)+len(args))
+	out = append(out, len(keys))
+	for _, k := range keys {
+		out = append(out, k)
+	}
+	return append(out, args...)
+}
+
+// run sends cmd (EVALSHA or EVALSHA_RO) with keys and args to the node
+// that serves the keys. An unknown script goes with its SCRIPT LOAD in
+// front, in one request; a NOSCRIPT reply makes it forget and try once more
+// that way.
+func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string, args []any, readOnly bool) (resp.Value, error) {
+	if db.db != 0 {
+		if err := db.m.checkDB(ctx, db.db); err != nil {
+			return resp.Value{}, err
+		}
+	}
+	slot := NoSlot
+	node := db.target()
+	if node == nil && db.m.router.Sharded() {
+		var err error
+		if slot, err = db.m.router.Slot(keys); err != nil {
+			return resp.Value{}, &CommandError{Command: cmd, Err: err}
+		}
+	}
+	rest := scriptArgs(keys, args)
+	for try := 0; ; try++ {
+		n := node
+		if n == nil {
+			var err error
+			if n, err = db.m.route(ctx, slot, readOnly); err != nil {
+				return resp.Value{}, &RequestError{Exec: NotSent, Err: err}
+			}
+		}
+		load := !n.scripts.known(s.sha)
+		v, err := s.send(ctx, db, n, node != nil, cmd, rest, slot, readOnly, load)
+		if resp.ErrorPrefix(err) == "NOSCRIPT" && try == 0 {
+			n.scripts.forget(s.sha)
+			continue
+		}
+		if err == nil || resp.ErrorPrefix(err) != "" {
+			// The server has it now (a script error is still an answer).
+			n.scripts.remember(s.sha)
+		}
+		return v, err
+	}
+}
+
+// send builds and runs the request [SCRIPT LOAD src,] cmd sha rest..., on n
+// (following redirects unless pinned).
+func (s *Script) send(ctx context.Context, db Database, n *Node, pinned bool, cmd string, rest []any,
+	slot int, readOnly, load bool) (resp.Value, error) {
+	r := getRequest()
+	r.buf = r.buf[:0]
+	r.expect = 1
+	if load {
+		r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
+		r.expect = 2
+	}
+	var err error
+	if r.buf, err = db.encode(r.buf, append([]any{cmd, s.sha}, rest...)); err != nil {
+		putRequest(r)
+		return resp.Value{}, err
+	}
+	r.db, r.slot, r.readOnly = db.db, slot, readOnly
+	r.safe, r.retries = readOnly || db.idempotent, db.retries
+	var loadErr error
+	cl := call{m: db.m, r: r, node: n, pinned: pinned, collect: func(r *request) {
+		if load && len(r.replies) >= 2 {
+			loadErr = r.replies[len(r.replies)-2].Err()
+		}
+	}}
+	cl.send(ctx)
+	v, err := cl.result(ctx)
+	if loadErr != nil {
+		return resp.Value{}, loadErr // a compile error: say that, not NOSCRIPT
+	}
+	return v, err
+}
+
+// scriptCache remembers which scripts the current connection's server knows.
+// A new shared connection (a reconnect, maybe to a restarted server) starts
+// a new generation, in which nothing is known.
+type scriptCache struct {
+	mu     sync.Mutex
+	gen    uint64            // guarded by mu: bumped for each new connection
+	loaded map[string]uint64 // guarded by mu: sha -> generation it was loaded in
+}
+
+func newScriptCache() *scriptCache { return &scriptCache{loaded: map[string]uint64{}} }
+
+func (c *scriptCache) known(sha string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.loaded[sha]
+	return ok && g == c.gen
+}
+
+func (c *scriptCache) remember(sha string) {
+	c.mu.Lock()
+	c.loaded[sha] = c.gen
+	c.mu.Unlock()
+}
+
+func (c *scriptCache) forget(sha string) {
+	c.mu.Lock()
+	delete(c.loaded, sha)
+	c.mu.Unlock()
+}
+
+// newGeneration forgets everything (a new connection).
+func (c *scriptCache) newGeneration() {
+	c.mu.Lock()
+	c.gen++
+	clear(c.loaded)
+	c.mu.Unlock()
+}
+
+// evalScript recognises EVAL and EVAL_RO passed to Do, which the client
+// runs through a Script (EVALSHA first) as the seed did. It returns the
+// script, the matching EVALSHA command, and the keys and arguments.
+func evalScript(args []any) (s *Script, cmd string, keys []string, rest []any, ok bool) {
+	if len(args) < 3 {
+		return nil, "", nil, nil, false
+	}
+	name, _ := argString(args[0])
+	switch {
+	case strings.EqualFold(name, "EVAL"):
+		cmd = "EVALSHA"
+	case strings.EqualFold(name, "EVAL_RO"):
+		cmd = "EVALSHA_RO"
+	default:
+		return nil, "", nil, nil, false
+	}
+	src, isString := args[1].(string)
+	text, isText := argText(args[2])
+	numkeys, err := strconv.Atoi(text)
+	if !isString || !isText || err != nil || numkeys < 0 || 3+numkeys > len(args) {
+		return nil, "", nil, nil, false // let the server say what is wrong
+	}
+	for _, k := range args[3 : 3+numkeys] {
+		key, ok := argText(k)
+		if !ok {
+			return nil, "", nil, nil, false
+		}
+		keys = append(keys, key)
+	}
+	return NewScript(src), cmd, keys, args[3+numkeys:], true
+}

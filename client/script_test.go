@@ -1,0 +1,152 @@
+package client
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/justredis/justredis/redisserver"
+	"github.com/justredis/justredis/resp"
+)
+
+// commandCalls returns how many times the server ran each command (INFO
+// commandstats), to see what the client really sent.
+func commandCalls(t *testing.T, srv *redisserver.Server, names ...string) map[string]int64 {
+	t.Helper()
+	info, err := String(srv.Do(testCtx(t), "INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, n := range names {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_"+n+":calls="); ok {
+				v, _ := Int64(resp.Bulk(strings.SplitN(rest, ",", 2)[0]), nil)
+				out[n] = v
+			}
+		}
+	}
+	return out
+}
+
+func TestScriptCaching(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	db := m.Database(0)
+	incrBy := NewScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+
+	run := func(want int64) {
+		t.Helper()
+		if n, err := Int64(incrBy.Run(ctx, db, []string{"n"}, 5)); err != nil || n != want {
+			t.Fatalf("Run = %d, %v; want %d", n, err, want)
+		}
+	}
+	run(5)  // unknown: SCRIPT LOAD + EVALSHA in one write
+	run(10) // known: EVALSHA alone
+	if calls := commandCalls(t, srv, "script|load", "evalsha", "eval"); calls["script|load"] != 1 || calls["evalsha"] != 2 || calls["eval"] != 0 {
+		t.Fatalf("commands run: %v", calls)
+	}
+	// SCRIPT FLUSH behind the client's back: NOSCRIPT, load, run again.
+	if _, err := srv.Do(ctx, "SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	run(15)
+	// A restart (scripts and data gone, new connection): still works.
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Do(ctx, "PING"); err != nil {
+		t.Fatal(err)
+	}
+	run(5)
+
+	// EVAL through Do is cached the same way: after the first call the
+	// source is not sent again.
+	for i := 0; i < 3; i++ {
+		if s, err := String(db.Do(ctx, "EVAL", "return ARGV[1]", 0, "echo")); err != nil || s != "echo" {
+			t.Fatalf("EVAL = %q, %v", s, err)
+		}
+	}
+	if calls := commandCalls(t, srv, "eval"); calls["eval"] != 0 {
+		t.Fatalf("EVAL was sent %d times; the client should have used EVALSHA", calls["eval"])
+	}
+
+	// A script that does not compile says so (not NOSCRIPT).
+	if _, err := NewScript("this is not lua").Run(ctx, db, nil); resp.ErrorPrefix(err) != "ERR" || !strings.Contains(err.Error(), "compil") && !strings.Contains(err.Error(), "Error") {
+		t.Fatalf("bad script: %v", err)
+	}
+	// Read-only scripts: EVALSHA_RO runs reads and refuses writes.
+	get := NewScript("return redis.call('GET', KEYS[1])")
+	if n, err := Int64(get.RunRO(ctx, db, []string{"n"})); err != nil || n != 5 {
+		t.Fatalf("RunRO = %d, %v", n, err)
+	}
+	if _, err := incrBy.RunRO(ctx, db, []string{"n"}, 1); err == nil {
+		t.Fatal("a writing script ran read-only")
+	}
+	// FUNCTION / FCALL pass through.
+	lib := "#!lua name=jr\nredis.register_function('jr_echo', function(keys, args) return args[1] end)"
+	if _, err := db.Do(ctx, "FUNCTION", "LOAD", "REPLACE", lib); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := String(db.Do(ctx, "FCALL", "jr_echo", 0, "hi")); err != nil || s != "hi" {
+		t.Fatalf("FCALL = %q, %v", s, err)
+	}
+}
+
+// Inside MULTI a NOSCRIPT could not be retried, so the transaction loads
+// the script first, in the same write.
+func TestScriptInMulti(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	db := m.Database(0)
+	s := NewScript("return redis.call('INCR', KEYS[1])")
+	if _, err := s.Run(ctx, db, []string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, flush := range []bool{false, true} {
+		if flush {
+			if _, err := srv.Do(ctx, "SCRIPT", "FLUSH"); err != nil {
+				t.Fatal(err)
+			}
+			m.single.scripts.forget(s.SHA()) // as a restart would: the client cannot know about a flush
+		}
+		tx := db.Multi()
+		f := s.Command(tx, []string{"x"})
+		g := tx.Command("GET", "x")
+		if err := tx.Exec(ctx); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if n, err := Int64(f.Reply(ctx)); err != nil || n != int64(i+2) {
+			t.Fatalf("round %d: script in MULTI = %d, %v", i, n, err)
+		}
+		if n, err := Int64(g.Reply(ctx)); err != nil || n != int64(i+2) {
+			t.Fatalf("round %d: GET in MULTI = %d, %v", i, n, err)
+		}
+	}
+	if _, err := srv.Do(ctx, "SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	// Without the client knowing, the script fails inside EXEC; that is
+	// reported on its future (the other commands ran).
+	tx := db.Multi()
+	f := s.Command(tx, []string{"x"})
+	if err := tx.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Reply(ctx)
+	var rerr *Error
+	if !errors.As(err, &rerr) || rerr.Prefix != "NOSCRIPT" {
+		t.Fatalf("stale knowledge inside MULTI: %v", err)
+	}
+	// ...and the client learnt from it: the next transaction loads it.
+	tx = db.Multi()
+	f = s.Command(tx, []string{"x"})
+	if err := tx.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Reply(ctx); err != nil {
+		t.Fatalf("after NOSCRIPT in MULTI: %v", err)
+	}
+}
