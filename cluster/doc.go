@@ -1,0 +1,54 @@
+// Package cluster makes justredis's client work on a Redis Cluster.
+//
+// New returns the same *client.Mux as client.New, with a cluster router
+// plugged in, so Database, Do, Command, Multi, Script, PubSub, Watch and
+// Dedicated work unchanged; there is one shared connection per node.
+//
+//	mux, err := cluster.New(client.Config{Endpoints: []string{"10.0.0.1:7000", "10.0.0.2:7000"}})
+//	defer mux.Close()
+//	db := mux.Database(0) // a cluster has only database 0
+//	_, err = db.Do(ctx, "SET", "{user:42}.name", "Ada")
+//
+// # Routing
+//
+// Each command goes to the master that owns the hash slot of its keys (see
+// Slot: CRC16 of the key or of its hash tag, the part between the first '{'
+// and the first '}' after it when that is not empty). Keys come from the
+// server's command metadata (Redis 7 key specifications; COMMAND GETKEYS for
+// the few commands that need it). Keys in different slots, in one command,
+// transaction or script, give ErrCrossSlot without sending anything; keyless
+// commands go to any master. ReplicaReads lets read-only commands use
+// replicas.
+//
+// The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7),
+// asked of several nodes at once: the view most of them agree on wins, so
+// one stale node cannot mislead the client. It is refreshed, one refresh at
+// a time, after MOVED, ASK, TRYAGAIN, CLUSTERDOWN and connection failures
+// (a node that refuses connections included), and every RefreshInterval; a
+// MOVED updates its slot at once. ASK sends ASKING and the command
+// back-to-back on the target's connection.
+//
+// # Failures
+//
+// The retry rules are the client's: a redirection is always followed (it
+// did not run); a command that provably did not run, or a read-only one, is
+// re-routed after a node fails; a write whose connection died after sending
+// is never silently re-sent, and says client.MaybeExecuted. While a master
+// is being failed over, commands for its slots fail with documented errors
+// once their retry budget (client.Retries) is spent.
+//
+// # Pub/sub
+//
+// Channel and pattern subscriptions live on one node (any: messages reach
+// every node) and are renewed on another if it fails. Shard channels
+// (PubSub.SSubscribe) live on their slot's owner and move with the slot,
+// after a migration or a failover; subscribers get a client.KindReconnected
+// message whenever messages may have been missed.
+//
+// # All masters
+//
+// Masters lists the masters (the seed's endpoints()); DoOnMasters runs a
+// command on every master and returns each one's result (the seed's
+// run_commandreply_on_all_masters()). A handle pinned with client.Pin(addr)
+// sends to one node and does not follow MOVED.
+package cluster

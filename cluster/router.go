@@ -1,0 +1,354 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/justredis/justredis/client"
+	"github.com/justredis/justredis/resp"
+)
+
+// Sentinel errors.
+var (
+	// ErrCrossSlot: a command (or transaction, or script) names keys that
+	// hash to different slots; nothing was sent. Use hash tags ("{user1}.a",
+	// "{user1}.b") to keep keys that go together in one slot.
+	ErrCrossSlot = errors.New("cluster: keys in different hash slots")
+	// ErrTopology: no node gave a usable view of the cluster.
+	ErrTopology = errors.New("cluster: no usable cluster topology")
+	// ErrSlotNotServed: the cluster says no node serves the slot (the
+	// cluster is down or being reconfigured).
+	ErrSlotNotServed = errors.New("cluster: no node serves the slot")
+)
+
+// Defaults for the Options.
+const (
+	// DefaultRefreshInterval: how often the topology is refreshed when
+	// nothing else asks for it.
+	DefaultRefreshInterval = 30 * time.Second
+	// minRefreshGap: refreshes asked for by redirections and failures are
+	// at least this far apart, so a storm of MOVED replies costs one.
+	minRefreshGap = 100 * time.Millisecond
+	// queryTimeout bounds one node's answer to a topology query.
+	queryTimeout = 2 * time.Second
+	// maxQueried: how many nodes a refresh asks at once.
+	maxQueried = 5
+)
+
+// Option configures the cluster router.
+type Option func(*options)
+
+type options struct {
+	refreshInterval time.Duration
+	replicaReads    bool
+}
+
+// RefreshInterval sets how often the topology is refreshed when no
+// redirection or failure asks for it sooner. Default DefaultRefreshInterval.
+func RefreshInterval(d time.Duration) Option { return func(o *options) { o.refreshInterval = d } }
+
+// ReplicaReads lets read-only commands go to replicas (which may lag behind
+// their master). Off by default.
+func ReplicaReads() Option { return func(o *options) { o.replicaReads = true } }
+
+// New returns a client for the Redis Cluster that cfg.Endpoints (seed nodes,
+// any of them) belong to: the same *client.Mux, Database, Do, Command,
+// Multi, Script, PubSub, Watch and Dedicated API as on a single server, with
+// one shared connection per node. It does not connect: the first command
+// discovers the cluster.
+func New(cfg client.Config, opts ...Option) (*client.Mux, error) {
+	o := options{refreshInterval: DefaultRefreshInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	seeds := cfg.Endpoints
+	if len(seeds) == 0 {
+		seeds = []string{client.DefaultEndpoint}
+	}
+	return client.NewWithRouter(cfg, func(m *client.Mux) (client.Router, error) {
+		return newRouter(m, seeds, o), nil
+	})
+}
+
+// router routes commands to the node serving their slot. The slot map comes
+// from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7), asked of several
+// nodes at once, the view most of them agree on winning; it is refreshed
+// (one refresh at a time) after MOVED, failures, CLUSTERDOWN and TRYAGAIN,
+// and every RefreshInterval. A MOVED updates its slot at once.
+type router struct {
+	m     *client.Mux
+	opts  options
+	seeds []string
+
+	topo atomic.Pointer[topology]
+
+	mu          sync.Mutex
+	refreshing  chan struct{} // guarded by mu: closed when the refresh in progress ends
+	lastErr     error         // guarded by mu: the last refresh's error
+	lastRefresh time.Time     // guarded by mu
+
+	wake   chan struct{}   // capacity 1: refresh soon
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newRouter(m *client.Mux, seeds []string, o options) *router {
+	r := &router{m: m, opts: o, seeds: seeds, wake: make(chan struct{}, 1)}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.loop()
+	return r
+}
+
+// Sharded implements client.Router.
+func (r *router) Sharded() bool { return true }
+
+// Slot implements client.Router.
+func (r *router) Slot(keys []string) (int, error) {
+	if len(keys) == 0 {
+		return client.NoSlot, nil
+	}
+	slot := Slot(keys[0])
+	for _, k := range keys[1:] {
+		if s := Slot(k); s != slot {
+			return client.NoSlot, fmt.Errorf("%w: %q is in slot %d, %q in slot %d", ErrCrossSlot, keys[0], slot, k, s)
+		}
+	}
+	return slot, nil
+}
+
+// Node implements client.Router.
+func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Node, error) {
+	t := r.topo.Load()
+	if t == nil {
+		if err := r.refresh(ctx); err != nil {
+			return nil, err
+		}
+		t = r.topo.Load()
+	}
+	var s *shard
+	if slot == client.NoSlot {
+		if len(t.shards) == 0 {
+			return nil, ErrTopology
+		}
+		s = t.shards[rand.IntN(len(t.shards))]
+	} else {
+		i := t.slots[slot]
+		if i < 0 {
+			// Perhaps a reconfiguration we have not seen yet.
+			if err := r.refresh(ctx); err != nil {
+				return nil, err
+			}
+			if t = r.topo.Load(); t.slots[slot] < 0 {
+				return nil, fmt.Errorf("%w: %d", ErrSlotNotServed, slot)
+			}
+			i = t.slots[slot]
+		}
+		s = t.shards[i]
+	}
+	if readOnly && r.opts.replicaReads && len(s.replicas) > 0 {
+		n := r.m.Node(s.replicas[rand.IntN(len(s.replicas))])
+		if n != nil {
+			n.SetReadOnly()
+			return n, nil
+		}
+	}
+	if n := r.m.Node(s.master); n != nil {
+		return n, nil
+	}
+	return nil, client.ErrClosed
+}
+
+// Moved implements client.Router: the slot moves at once in the current
+// view, and a refresh follows to learn the rest of the change.
+func (r *router) Moved(slot int, addr string) {
+	if slot < 0 || slot >= SlotCount {
+		return
+	}
+	r.mu.Lock()
+	if t := r.topo.Load(); t != nil {
+		next := &topology{shards: t.shards, slots: t.slots}
+		idx := -1
+		for i, s := range next.shards {
+			if s.master == addr {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			next.shards = append(next.shards[:len(next.shards):len(next.shards)], &shard{master: addr})
+			idx = len(next.shards) - 1
+		}
+		next.slots[slot] = int16(idx)
+		r.topo.Store(next)
+	}
+	r.mu.Unlock()
+	r.soon()
+}
+
+// Trouble implements client.Router.
+func (r *router) Trouble(*client.Node, error) { r.soon() }
+
+// Close implements client.Router.
+func (r *router) Close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// soon asks the background loop for a refresh.
+func (r *router) soon() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop refreshes every RefreshInterval, and soon after a request.
+func (r *router) loop() {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.opts.refreshInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		case <-r.wake:
+			r.mu.Lock()
+			wait := minRefreshGap - time.Since(r.lastRefresh)
+			r.mu.Unlock()
+			if wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-r.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+		}
+		_ = r.refresh(r.ctx)
+	}
+}
+
+// refresh loads the topology, once for everyone who asks meanwhile.
+func (r *router) refresh(ctx context.Context) error {
+	r.mu.Lock()
+	wait := r.refreshing
+	if wait == nil {
+		wait = make(chan struct{})
+		r.refreshing = wait
+		r.mu.Unlock()
+		t, err := r.load(ctx)
+		r.mu.Lock()
+		if err == nil {
+			r.topo.Store(t)
+		}
+		r.lastErr, r.lastRefresh, r.refreshing = err, time.Now(), nil
+		r.mu.Unlock()
+		close(wait)
+		return err
+	}
+	r.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.topo.Load() != nil {
+		return nil
+	}
+	return r.lastErr
+}
+
+// load asks up to maxQueried nodes (known masters first, then seeds) for
+// their view and keeps the one most of them share.
+func (r *router) load(ctx context.Context) (*topology, error) {
+	var candidates []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
+			candidates = append(candidates, a)
+		}
+	}
+	if t := r.topo.Load(); t != nil {
+		for _, s := range t.shards {
+			add(s.master)
+		}
+	}
+	for _, a := range r.seeds {
+		add(a)
+	}
+	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
+	if len(candidates) > maxQueried {
+		candidates = candidates[:maxQueried]
+	}
+	type answer struct {
+		t   *topology
+		err error
+	}
+	answers := make(chan answer, len(candidates))
+	for _, addr := range candidates {
+		go func() {
+			t, err := r.ask(ctx, addr)
+			answers <- answer{t, err}
+		}()
+	}
+	votes := map[string]int{}
+	views := map[string]*topology{}
+	var errs []error
+	for range candidates {
+		a := <-answers
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		fp := a.t.fingerprint()
+		votes[fp]++
+		views[fp] = a.t
+	}
+	var best *topology
+	bestVotes := 0
+	for fp, n := range votes {
+		t := views[fp]
+		if n > bestVotes || (n == bestVotes && t.covered() > best.covered()) {
+			best, bestVotes = t, n
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: %w", ErrTopology, errors.Join(errs...))
+	}
+	return best, nil
+}
+
+// ask gets one node's view: CLUSTER SHARDS, or CLUSTER SLOTS where that is
+// unknown.
+func (r *router) ask(ctx context.Context, addr string) (*topology, error) {
+	n := r.m.Node(addr)
+	if n == nil {
+		return nil, client.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	v, err := n.Do(ctx, "CLUSTER", "SHARDS")
+	if err == nil {
+		return parseShards(v, addr)
+	}
+	if resp.ErrorPrefix(err) == "" {
+		return nil, err
+	}
+	v, err = n.Do(ctx, "CLUSTER", "SLOTS")
+	if err != nil {
+		return nil, err
+	}
+	return parseSlots(v, addr)
+}

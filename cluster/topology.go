@@ -1,0 +1,178 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// topology is one view of the cluster: which node serves each slot.
+type topology struct {
+	shards []*shard         // sorted by master address
+	slots  [SlotCount]int16 // index into shards; -1 where no shard serves the slot
+}
+
+// shard is a master and its replicas, and the slot ranges they serve.
+type shard struct {
+	master   string   // "host:port"
+	replicas []string // healthy replicas, "host:port"
+	ranges   [][2]int // inclusive slot ranges
+}
+
+// fingerprint identifies a view, so that views from several nodes can be
+// compared: same masters, same slot ranges, same replicas.
+func (t *topology) fingerprint() string {
+	var b strings.Builder
+	for _, s := range t.shards {
+		b.WriteString(s.master)
+		for _, r := range s.ranges {
+			fmt.Fprintf(&b, " %d-%d", r[0], r[1])
+		}
+		b.WriteString(" |")
+		for _, r := range s.replicas {
+			b.WriteString(" " + r)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// covered counts the slots that have an owner.
+func (t *topology) covered() int {
+	n := 0
+	for _, i := range t.slots {
+		if i >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func newTopology(shards []*shard) (*topology, error) {
+	sort.Slice(shards, func(i, j int) bool { return shards[i].master < shards[j].master })
+	t := &topology{shards: shards}
+	for i := range t.slots {
+		t.slots[i] = -1
+	}
+	for i, s := range shards {
+		for _, r := range s.ranges {
+			if r[0] < 0 || r[1] >= SlotCount || r[0] > r[1] {
+				return nil, fmt.Errorf("%w: slot range %d-%d", ErrTopology, r[0], r[1])
+			}
+			for slot := r[0]; slot <= r[1]; slot++ {
+				t.slots[slot] = int16(i)
+			}
+		}
+	}
+	return t, nil
+}
+
+// parseShards parses CLUSTER SHARDS (Redis 7): a list of shards, each a map
+// with "slots" (start, end pairs) and "nodes" (maps with ip, endpoint,
+// port, role, health). from is the address of the node that answered: an
+// endpoint of "?" or "" means "the host you asked".
+func parseShards(v resp.Value, from string) (*topology, error) {
+	if v.Type != resp.TypeArray && v.Type != resp.TypeSet {
+		return nil, fmt.Errorf("%w: CLUSTER SHARDS replied %v", ErrTopology, v.Type)
+	}
+	var shards []*shard
+	for _, sv := range v.Elems {
+		s := &shard{}
+		slots := field(sv, "slots")
+		for i := 0; i+1 < len(slots.Elems); i += 2 {
+			s.ranges = append(s.ranges, [2]int{int(slots.Elems[i].Int), int(slots.Elems[i+1].Int)})
+		}
+		for _, nv := range field(sv, "nodes").Elems {
+			addr := nodeAddr(field(nv, "endpoint").Str, field(nv, "ip").Str, int(field(nv, "port").Int), from)
+			if addr == "" {
+				continue
+			}
+			switch field(nv, "role").Str {
+			case "master":
+				s.master = addr
+			default:
+				if field(nv, "health").Str == "online" { // not "loading" or "failed"
+					s.replicas = append(s.replicas, addr)
+				}
+			}
+		}
+		if s.master != "" && len(s.ranges) > 0 {
+			sort.Strings(s.replicas)
+			shards = append(shards, s)
+		}
+	}
+	return newTopology(shards)
+}
+
+// parseSlots parses CLUSTER SLOTS (before Redis 7): a list of [start, end,
+// master, replicas...], each node [ip, port, id, ...].
+func parseSlots(v resp.Value, from string) (*topology, error) {
+	if v.Type != resp.TypeArray {
+		return nil, fmt.Errorf("%w: CLUSTER SLOTS replied %v", ErrTopology, v.Type)
+	}
+	byMaster := map[string]*shard{}
+	var shards []*shard
+	for _, rv := range v.Elems {
+		if len(rv.Elems) < 3 {
+			continue
+		}
+		start, end := int(rv.Elems[0].Int), int(rv.Elems[1].Int)
+		var addrs []string
+		for _, nv := range rv.Elems[2:] {
+			if len(nv.Elems) < 2 {
+				continue
+			}
+			addrs = append(addrs, nodeAddr(nv.Elems[0].Str, nv.Elems[0].Str, int(nv.Elems[1].Int), from))
+		}
+		if len(addrs) == 0 || addrs[0] == "" {
+			continue
+		}
+		s := byMaster[addrs[0]]
+		if s == nil {
+			s = &shard{master: addrs[0]}
+			for _, r := range addrs[1:] {
+				if r != "" {
+					s.replicas = append(s.replicas, r)
+				}
+			}
+			sort.Strings(s.replicas)
+			byMaster[addrs[0]] = s
+			shards = append(shards, s)
+		}
+		s.ranges = append(s.ranges, [2]int{start, end})
+	}
+	return newTopology(shards)
+}
+
+// nodeAddr builds "host:port" from what the server says of a node: its
+// preferred endpoint, else its IP, else the host of the node that answered.
+func nodeAddr(endpoint, ip string, port int, from string) string {
+	if port <= 0 {
+		return ""
+	}
+	host := endpoint
+	if host == "" || host == "?" {
+		host = ip
+	}
+	if host == "" || host == "?" {
+		if h, _, err := net.SplitHostPort(from); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// field returns the value of key in a RESP3 map (or a RESP2 flat list of
+// keys and values).
+func field(m resp.Value, key string) resp.Value {
+	for i := 0; i+1 < len(m.Elems); i += 2 {
+		if m.Elems[i].Str == key {
+			return m.Elems[i+1]
+		}
+	}
+	return resp.Value{}
+}
