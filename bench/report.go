@@ -1,0 +1,427 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// cellKey is one configuration: deployment, value size, goroutines.
+type cellKey struct {
+	mode string
+	size int
+	conc int
+}
+
+// result is the trials of one participant (a client or the ceiling) in one
+// configuration.
+type result struct {
+	cellKey
+	client string
+	trials []trial
+}
+
+// summary of a result's trials.
+type summary struct {
+	median, min, max   float64 // ops/s
+	allocs             float64 // median allocations per op; NaN if unmeasured
+	cmdsPerWrite       float64 // median; NaN if unknown
+	setRPS, getRPS     float64 // ceiling only: medians
+	n                  int
+	spreadPct          float64 // (max-min)/median, in percent
+	opsPerSecPerTrials []float64
+}
+
+func (r *result) summary() summary {
+	ops := make([]float64, len(r.trials))
+	allocs := make([]float64, len(r.trials))
+	cpw := make([]float64, len(r.trials))
+	set := make([]float64, len(r.trials))
+	get := make([]float64, len(r.trials))
+	for i, t := range r.trials {
+		ops[i], allocs[i], cpw[i], set[i], get[i] = t.opsPerSec, t.allocsPerOp, t.cmdsPerWrite, t.setRPS, t.getRPS
+	}
+	s := summary{
+		median:             median(ops),
+		min:                slices.Min(ops),
+		max:                slices.Max(ops),
+		allocs:             median(allocs),
+		cmdsPerWrite:       median(cpw),
+		setRPS:             median(set),
+		getRPS:             median(get),
+		n:                  len(ops),
+		opsPerSecPerTrials: ops,
+	}
+	s.spreadPct = 100 * (s.max - s.min) / s.median
+	return s
+}
+
+// median of xs ignoring NaNs; NaN when there is none.
+func median(xs []float64) float64 {
+	var v []float64
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// report accumulates the results of a run and describes its circumstances.
+type report struct {
+	cfg      *config
+	started  time.Time
+	date     string // started, for people
+	machine  string // cores, CPU, OS, Go, Redis, network
+	redis    string // redis_version
+	loadAvg  [2]string
+	notes    []string
+	results  []*result
+	labels   map[string]string // client name → "go-redis v9.22.0"
+	settings map[string]string // client name → its configuration
+}
+
+func newReport(cfg *config) *report {
+	now := time.Now()
+	r := &report{
+		cfg:      cfg,
+		started:  now,
+		date:     now.UTC().Format("2006-01-02 15:04 UTC"),
+		labels:   map[string]string{},
+		settings: map[string]string{},
+	}
+	r.loadAvg[0] = loadAverage()
+	return r
+}
+
+func (r *report) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+func (r *report) setRedisVersion(v string) {
+	if r.redis == "" || r.redis == "?" {
+		r.redis = v
+	}
+}
+
+func (r *report) setClient(name string, spec clientSpec, cfg *config) {
+	if _, ok := r.labels[name]; !ok {
+		r.labels[name] = strings.TrimSpace(displayName(name) + " " + moduleVersion(spec.module))
+		r.settings[name] = spec.config(cfg)
+	}
+}
+
+// displayName is how a client is named in the table and chart.
+func displayName(name string) string {
+	switch name {
+	case "goredis":
+		return "go-redis"
+	case "radix":
+		return "radix"
+	case ceilingName:
+		return fmt.Sprintf("redis-benchmark -P %d", ceilingPipeline)
+	}
+	return name
+}
+
+// add records a trial.
+func (r *report) add(k cellKey, client string, t trial) {
+	if res := r.find(k, client); res != nil {
+		res.trials = append(res.trials, t)
+		return
+	}
+	r.results = append(r.results, &result{cellKey: k, client: client, trials: []trial{t}})
+}
+
+func (r *report) find(k cellKey, client string) *result {
+	for _, res := range r.results {
+		if res.cellKey == k && res.client == client {
+			return res
+		}
+	}
+	return nil
+}
+
+// finish records the end of the run.
+func (r *report) finish() {
+	r.loadAvg[1] = loadAverage()
+	if r.redis == "" {
+		r.redis = "?"
+	}
+	r.machine = machineLine(r.redis)
+}
+
+// keys returns the configurations measured, in the order of the flags.
+func (r *report) keys() []cellKey {
+	var ks []cellKey
+	for _, res := range r.results {
+		if !slices.Contains(ks, res.cellKey) {
+			ks = append(ks, res.cellKey)
+		}
+	}
+	order := func(list []string, s string) int { return slices.Index(list, s) }
+	slices.SortStableFunc(ks, func(a, b cellKey) int {
+		if d := order(r.cfg.modes, a.mode) - order(r.cfg.modes, b.mode); d != 0 {
+			return d
+		}
+		if d := slices.Index(r.cfg.values, a.size) - slices.Index(r.cfg.values, b.size); d != 0 {
+			return d
+		}
+		return slices.Index(r.cfg.concs, a.conc) - slices.Index(r.cfg.concs, b.conc)
+	})
+	return ks
+}
+
+// participants returns the clients (in -clients order) and then the
+// ceiling, as far as they have results.
+func (r *report) participants() []string {
+	var ps []string
+	for _, c := range append(slices.Clone(r.cfg.clients), ceilingName) {
+		for _, res := range r.results {
+			if res.client == c {
+				ps = append(ps, c)
+				break
+			}
+		}
+	}
+	return ps
+}
+
+// ratio is ours ÷ client's median ops/s in configuration k, NaN when either
+// is missing.
+func (r *report) ratio(k cellKey, client string) float64 {
+	o, p := r.find(k, ours), r.find(k, client)
+	if o == nil || p == nil {
+		return math.NaN()
+	}
+	return o.summary().median / p.summary().median
+}
+
+// ceilingFor returns the ceiling measured for the single server and value
+// size, or nil.
+func (r *report) ceilingFor(size int) *result {
+	for _, res := range r.results {
+		if res.client == ceilingName && res.size == size {
+			return res
+		}
+	}
+	return nil
+}
+
+// printTable writes the results table, the targets and the notes.
+func (r *report) printTable(w io.Writer) {
+	fmt.Fprintf(w, "\njustredis benchmark, %s\n", r.date)
+	fmt.Fprintf(w, "machine: %s\n", r.machine)
+	fmt.Fprintf(w, "load average (1 min): %s at the start, %s at the end\n", r.loadAvg[0], r.loadAvg[1])
+	fmt.Fprintf(w, "workload: each goroutine alternates SET k v / GET k on a key of its own; %d trials of %v per client and configuration,\n", r.cfg.trials, r.cfg.duration)
+	fmt.Fprintf(w, "          interleaved A B C A B C, after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
+	fmt.Fprintf(w, "          whole process per command (median); cmds/write = commands per write system call (justredis only)\n")
+	for _, c := range r.participants() {
+		if c == ceilingName {
+			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = mean of SET and GET rps; with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
+			continue
+		}
+		fmt.Fprintf(w, "  %-26s %s\n", r.labels[c], r.settings[c])
+	}
+	fmt.Fprintln(w)
+
+	const head = "%-8s %7s %5s  %-27s %11s  %-25s %9s %10s  %s\n"
+	fmt.Fprintf(w, head, "mode", "value", "gor.", "client", "ops/s", "min-max", "allocs/op", "cmds/write", "ours ÷ this")
+	fmt.Fprintln(w, strings.Repeat("-", 125))
+	for _, k := range r.keys() {
+		first := true
+		for _, c := range r.participants() {
+			res := r.find(k, c)
+			if res == nil {
+				continue
+			}
+			s := res.summary()
+			mode, val, conc := "", "", ""
+			if first {
+				mode, val, conc = k.mode, sizeLabel(k.size), fmt.Sprint(k.conc)
+				first = false
+			}
+			name := displayName(c)
+			if c == ceilingName {
+				name = fmt.Sprintf("%s -c %d", name, ceilingConns)
+			}
+			rel := ""
+			switch {
+			case c == ceilingName:
+				if o := r.find(k, ours); o != nil {
+					rel = fmt.Sprintf("ours = %.0f%% of this", 100*o.summary().median/s.median)
+				}
+			case c != ours:
+				if x := r.ratio(k, c); !math.IsNaN(x) {
+					rel = fmt.Sprintf("%.2f×", x)
+				}
+			}
+			fmt.Fprintf(w, head, mode, val, conc, name, commas(s.median),
+				commas(s.min)+" - "+commas(s.max), fmtNum(s.allocs, 2), fmtNum(s.cmdsPerWrite, 1), rel)
+		}
+	}
+	for _, size := range r.cfg.values {
+		if c := r.ceilingFor(size); c != nil {
+			s := c.summary()
+			fmt.Fprintf(w, "\nceiling %s: redis-benchmark -P %d -c %d: SET %s, GET %s rps (medians of %d)", sizeLabel(size),
+				ceilingPipeline, ceilingConns, commas(s.setRPS), commas(s.getRPS), s.n)
+		}
+	}
+	fmt.Fprintln(w)
+	r.printTargets(w)
+	if len(r.notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range r.notes {
+			fmt.Fprintln(w, "  "+n)
+		}
+	}
+}
+
+// printTargets checks the targets of issue #9 against the medians.
+func (r *report) printTargets(w io.Writer) {
+	if r.find(r.firstKey(), ours) == nil {
+		return
+	}
+	fmt.Fprintf(w, "\ntargets (issue #9; on a quiet 2-core machine), per goroutine count:\n")
+	type group struct {
+		mode string
+		size int
+	}
+	var groups []group
+	for _, k := range r.keys() {
+		if g := (group{k.mode, k.size}); !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	head := fmt.Sprintf("  %-34s %-8s %7s", "target", "mode", "value")
+	for _, c := range r.cfg.concs {
+		head += fmt.Sprintf(" %11s", fmt.Sprint(c))
+	}
+	fmt.Fprintln(w, head)
+	row := func(label string, g group, cell func(k cellKey) string) {
+		line := fmt.Sprintf("  %-34s %-8s %7s", label, g.mode, sizeLabel(g.size))
+		any := false
+		for _, c := range r.cfg.concs {
+			s := cell(cellKey{g.mode, g.size, c})
+			if s != "" {
+				any = true
+			}
+			line += fmt.Sprintf(" %11s", s)
+		}
+		if any {
+			fmt.Fprintln(w, line)
+		}
+	}
+	mark := func(ok bool) string {
+		if ok {
+			return " ok"
+		}
+		return " MISS"
+	}
+	for _, g := range groups {
+		row("ours ÷ rueidis ≥ 1 (≥ 1.2 at 256+)", g, func(k cellKey) string {
+			x := r.ratio(k, "rueidis")
+			if math.IsNaN(x) {
+				return ""
+			}
+			want := 1.0
+			if k.conc >= 256 {
+				want = 1.2
+			}
+			return fmt.Sprintf("%.2f", x) + mark(x >= want)
+		})
+		row("ours ÷ go-redis ≥ 3 at 256+", g, func(k cellKey) string {
+			x := r.ratio(k, "goredis")
+			if math.IsNaN(x) || k.conc < 256 {
+				return ""
+			}
+			return fmt.Sprintf("%.2f", x) + mark(x >= 3)
+		})
+		row("ours allocs/op ≤ 1", g, func(k cellKey) string {
+			o := r.find(k, ours)
+			if o == nil {
+				return ""
+			}
+			a := o.summary().allocs
+			return fmtNum(a, 2) + mark(a <= 1)
+		})
+		row("ours ≥ 40% of the ceiling", g, func(k cellKey) string {
+			c, o := r.find(k, ceilingName), r.find(k, ours)
+			if c == nil || o == nil {
+				return ""
+			}
+			p := 100 * o.summary().median / c.summary().median
+			return fmt.Sprintf("%.0f%%", p) + mark(p >= 40)
+		})
+	}
+}
+
+func (r *report) firstKey() cellKey {
+	if ks := r.keys(); len(ks) > 0 {
+		return ks[0]
+	}
+	return cellKey{}
+}
+
+// describeTrial is a progress line.
+func describeTrial(name string, t trial) string {
+	s := fmt.Sprintf("%-16s %12s ops/s", displayName(name), commas(t.opsPerSec))
+	if name == ceilingName {
+		return s + fmt.Sprintf("  (SET %s, GET %s)", commas(t.setRPS), commas(t.getRPS))
+	}
+	s += fmt.Sprintf("  %6s allocs/op", fmtNum(t.allocsPerOp, 2))
+	if !math.IsNaN(t.cmdsPerWrite) {
+		s += fmt.Sprintf("  %6s cmds/write", fmtNum(t.cmdsPerWrite, 1))
+	}
+	return s
+}
+
+// sizeLabel is "16 B" or "4 KiB".
+func sizeLabel(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// commas formats x rounded to an integer with thousands separators.
+func commas(x float64) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	s := fmt.Sprintf("%.0f", x)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// fmtNum formats x with prec decimals, "-" for NaN.
+func fmtNum(x float64, prec int) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, x)
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// trial is the outcome of one timed run of one client (or of
+// redis-benchmark).
+type trial struct {
+	opsPerSec    float64
+	ops          int64
+	elapsed      time.Duration
+	allocsPerOp  float64 // NaN when not measured (redis-benchmark)
+	cmdsPerWrite float64 // NaN when the client cannot say
+	setRPS       float64 // redis-benchmark only
+	getRPS       float64 // redis-benchmark only
+}
+
+// stuckTimeout is how long a trial waits, after its end, for its goroutines'
+// last commands to return before it declares the client stuck.
+const stuckTimeout = 30 * time.Second
+
+// keyName is the key goroutine g sets and gets: one key per goroutine, so
+// that on a cluster the goroutines spread over every master.
+func keyName(g int) string { return "bench:" + strconv.Itoa(g) }
+
+// value returns a value of size bytes.
+func value(size int) string {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return string(b)
+}
+
+// runTrial runs sessions (one goroutine each) for d: every goroutine
+// alternates SET and GET on its own key until the time is up, then finishes
+// the command it is in. It returns the completed commands per second over
+// the time from the start until the last goroutine stopped, and the heap
+// allocations per command over the same span (runtime.MemStats.Mallocs, so
+// everything the process allocated meanwhile counts: the client's
+// goroutines, the runtime; the loop itself allocates nothing). The first
+// error of any goroutine stops the trial and is returned.
+//
+// onStart and onStop, when not nil, run just before the goroutines are
+// released and just after they have all stopped (the CPU profile).
+func runTrial(ctx context.Context, sessions []session, d time.Duration, b batcher, labels pprof.LabelSet, onStart, onStop func()) (trial, error) {
+	runtime.GC() // the previous trial's garbage is not this one's to collect
+
+	var (
+		stop    atomic.Bool
+		errOnce sync.Once
+		err     error
+		failed  = make(chan struct{})
+		start   = make(chan struct{})
+		counts  = make([]int64, len(sessions))
+		done    sync.WaitGroup
+	)
+	fail := func(e error) {
+		errOnce.Do(func() {
+			err = e
+			stop.Store(true)
+			close(failed)
+		})
+	}
+	for i, s := range sessions {
+		done.Add(1)
+		go pprof.Do(context.Background(), labels, func(context.Context) {
+			defer done.Done()
+			<-start
+			var n int64
+			for !stop.Load() {
+				if e := s.set(ctx); e != nil {
+					fail(fmt.Errorf("SET %s: %w", keyName(i), e))
+					break
+				}
+				n++
+				if e := s.get(ctx); e != nil {
+					fail(fmt.Errorf("GET %s: %w", keyName(i), e))
+					break
+				}
+				n++
+			}
+			counts[i] = n
+		})
+	}
+
+	var ms0, ms1 runtime.MemStats
+	var c0, w0 int64
+	if b != nil {
+		c0, w0 = b.batchStats()
+	}
+	if onStart != nil {
+		onStart()
+	}
+	runtime.ReadMemStats(&ms0)
+	t0 := time.Now()
+	close(start)
+
+	timer := time.NewTimer(d)
+	select {
+	case <-timer.C:
+	case <-failed:
+	case <-ctx.Done():
+	}
+	timer.Stop()
+	stop.Store(true)
+
+	finished := make(chan struct{})
+	go func() { done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(stuckTimeout):
+		return trial{}, fmt.Errorf("bench: goroutines still inside a command %v after the trial's end: the client is stuck", stuckTimeout)
+	}
+	elapsed := time.Since(t0)
+	runtime.ReadMemStats(&ms1)
+	if onStop != nil {
+		onStop()
+	}
+	if err != nil {
+		return trial{}, err
+	}
+	if ctx.Err() != nil {
+		return trial{}, ctx.Err()
+	}
+
+	var ops int64
+	for _, n := range counts {
+		ops += n
+	}
+	if ops == 0 {
+		return trial{}, errors.New("bench: no command completed in the trial")
+	}
+	t := trial{
+		ops:          ops,
+		elapsed:      elapsed,
+		opsPerSec:    float64(ops) / elapsed.Seconds(),
+		allocsPerOp:  float64(ms1.Mallocs-ms0.Mallocs) / float64(ops),
+		cmdsPerWrite: math.NaN(),
+		setRPS:       math.NaN(),
+		getRPS:       math.NaN(),
+	}
+	if b != nil {
+		c1, w1 := b.batchStats()
+		if w1 > w0 {
+			t.cmdsPerWrite = float64(c1-c0) / float64(w1-w0)
+		}
+	}
+	return t, nil
+}
