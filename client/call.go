@@ -35,6 +35,11 @@ type call struct {
 	r      *request // nil once recycled or abandoned
 	node   *Node    // where the request goes; nil: ask the router
 	pinned bool     // node is fixed: no routing, no redirects
+	// queued: the caller does not wait (Database.Command), so the request
+	// always goes through the queue; a direct round trip would make it
+	// wait for the reply, and a lone goroutine's pipeline would turn into
+	// one round trip per command.
+	queued bool
 
 	c       *conn // where the last send went
 	sendErr error // the last send's failure
@@ -96,7 +101,9 @@ func (cl *call) send(ctx context.Context) {
 			return
 		}
 		cl.c = c
-		if c.tryDirect(ctx, r) {
+		if cl.queued {
+			c.askPipelined()
+		} else if c.tryDirect(ctx, r) {
 			return
 		}
 		err = c.enqueue(ctx, r)

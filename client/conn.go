@@ -89,6 +89,7 @@ type conn struct {
 	idone         <-chan struct{} // guarded by imu: Done of the ctx an interrupt is registered for
 	istop         func() bool     // guarded by imu: unregisters it
 	endOnce       sync.Once       // closes writerDone/readerDone of a connection with no goroutines
+	afterDisarm   func()          // tests: runs after each disarm
 }
 
 // maxBatchBytes: the writer writes once its buffer holds this much, even if

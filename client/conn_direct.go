@@ -71,6 +71,14 @@ func (c *conn) tryDirect(ctx context.Context, r *request) bool {
 	return true
 }
 
+// askPipelined asks a connection in direct mode to switch to pipelined mode
+// (made by maybeSwitch, or by the round trip in progress when it ends).
+func (c *conn) askPipelined() {
+	if c.mode.Load() == modeDirect {
+		c.wantPipelined.Store(true)
+	}
+}
+
 // maybeSwitch switches to pipelined mode if a caller asked for it and no
 // round trip is in progress.
 func (c *conn) maybeSwitch() {
@@ -134,7 +142,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		stop()
 		if ctxErr := ctxEnded(ctx); ctxErr != nil && n == 0 {
 			// Interrupted before a byte went out: the connection is fine.
-			_ = c.nc.SetDeadline(time.Time{})
+			c.disarm()
 			r.fail(ctxErr, NotSent)
 			return
 		}
@@ -181,7 +189,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		got++
 		if got == r.expect {
 			stop()
-			_ = c.nc.SetDeadline(time.Time{})
+			c.disarm()
 		}
 		r.deliver(v)
 	}
@@ -221,6 +229,21 @@ func (c *conn) armInterrupt(on bool) {
 	c.imu.Unlock()
 }
 
+// disarm ends a round trip's exposure to its context and clears the
+// socket's deadline, both at once: stop does not wait for an interrupt
+// already started, and one that ran after the deadline was cleared would set
+// it again, failing the next read (a pipelined reader's, or the next round
+// trip's peek) for a context that is no longer anyone's.
+func (c *conn) disarm() {
+	c.imu.Lock()
+	c.armed = false
+	_ = c.nc.SetDeadline(time.Time{})
+	c.imu.Unlock()
+	if c.afterDisarm != nil {
+		c.afterDisarm()
+	}
+}
+
 // interrupted handles a read cut short by ctx: the caller leaves with ctx's
 // error (the command may have run), and the replies still to come are left
 // to the reader goroutine, started now, which reads and drops them. It
@@ -231,7 +254,7 @@ func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *
 	if ctxErr == nil || !isTimeout(err) {
 		return false
 	}
-	_ = c.nc.SetDeadline(time.Time{})
+	c.disarm()
 	c.fmu.Lock()
 	for i := 0; i < left; i++ {
 		d := getRequest()

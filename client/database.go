@@ -130,9 +130,11 @@ func (db Database) Call(ctx context.Context, args ...any) (any, error) {
 
 // Command sends a command without waiting for its reply (the seed's
 // command): it returns at once with a Future. Commands are written in the
-// order they are issued, pipelined with everyone else's. ctx bounds only the
-// wait for room in a full queue; pass the context for the reply to
-// Future.Reply.
+// order they are issued, pipelined with everyone else's: a lone goroutine
+// that issues N commands pays about one round trip, not N (the first
+// Command on a connection that served a lone caller by direct round trips
+// switches it to pipelining). ctx bounds only the wait for room in a full
+// queue; pass the context for the reply to Future.Reply.
 func (db Database) Command(ctx context.Context, args ...any) *Future {
 	f := newFuture(db.decoder())
 	r, blocking, err := db.prepare(ctx, args)
@@ -145,10 +147,11 @@ func (db Database) Command(ctx context.Context, args ...any) *Future {
 		return f
 	}
 	pin := db.target()
-	f.call = call{m: db.m, r: r, node: pin, pinned: pin != nil}
+	f.call = call{m: db.m, r: r, node: pin, pinned: pin != nil, queued: true}
 	f.call.send(ctx)
 	if f.call.sendErr != nil || r.state.Load() == stDone {
-		// Done already (a direct round trip, a failure): finish now, so
+		// Done already (it failed to enter a connection, or its reply came
+		// already): finish now, so
 		// that a re-send it needs happens before the caller's next command.
 		v, err := f.call.result(ctx)
 		f.call = call{}

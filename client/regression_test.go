@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/justredis/justredis/faultinject"
 	"github.com/justredis/justredis/redisserver"
 	"github.com/justredis/justredis/resp"
 )
@@ -342,5 +343,93 @@ func TestDirectModeEndedContextsDoNotInterruptOthers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
+	}
+}
+
+// Command never waits for its reply, even on a connection that served a
+// lone caller by direct round trips: one goroutine issuing N commands pays
+// about one round trip, not N. With replies delayed by a proxy, ten
+// commands one after the other would take ten delays.
+func TestCommandPipelinesFromOneGoroutine(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	p, err := faultinject.New("127.0.0.1:0", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	m := newMux(t, Config{Endpoints: []string{p.Addr()}})
+	ctx := testCtx(t)
+	db := m.Database(0)
+	if _, err := db.Do(ctx, "DEL", "n"); err != nil { // a lone caller: direct round trips
+		t.Fatal(err)
+	}
+	const delay, n = 200 * time.Millisecond, 10
+	if err := p.AddToxic("slow", faultinject.Downstream, faultinject.Latency{Delay: delay}, 1); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	futures := make([]*Future, n)
+	for i := range futures {
+		futures[i] = db.Command(ctx, "INCR", "n")
+	}
+	issued := time.Since(start)
+	for i, f := range futures {
+		if v, err := Int64(f.Reply(ctx)); err != nil || v != int64(i+1) {
+			t.Fatalf("reply %d: %v, %v", i, v, err)
+		}
+	}
+	// Serialized, the ten would take 2 s; pipelined, one delay and change.
+	if took := time.Since(start); issued >= delay || took >= n/2*delay {
+		t.Fatalf("%d Commands took %v to issue and %v in all, with replies delayed %v: they waited for each other", n, issued, took, delay)
+	}
+}
+
+// A context that ends just as its direct round trip ends (its timer's
+// callback runs late, after the socket's deadline fired or the reply came)
+// must not set a deadline on the socket afterwards: the pipelined reader, or
+// the next round trip, would fail the connection for a context that is no
+// longer anyone's.
+func TestDirectModeLateInterruptIsHarmless(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{srv.Addr()}})
+	ctx := testCtx(t)
+	db := m.Database(0)
+	if _, err := db.Do(ctx, "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c := m.single.cc.Load()
+	if c.mode.Load() != modeDirect {
+		t.Skip("this platform's connections start pipelined") // canPeek is false
+	}
+	// Replayed by hand, at the worst moment: right after the round trip let
+	// go of its context, the context's interrupt runs.
+	var late <-chan struct{}
+	c.afterDisarm = func() {
+		if late != nil {
+			c.interrupt(late)
+		}
+	}
+	// The reply came: the context ends right after.
+	done, cancel := context.WithCancel(ctx)
+	late = done.Done()
+	if _, err := db.Do(done, "SET", "k", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if s, err := String(db.Do(ctx, "GET", "k")); err != nil || s != "v2" {
+		t.Fatalf("after a late interrupt, the next round trip got %q, %v", s, err)
+	}
+	// The deadline passed first: the reply is left to the pipelined reader.
+	short, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	late = short.Done()
+	if _, err := db.Do(short, "DEBUG", "SLEEP", "0.2"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("interrupted round trip: %v", err)
+	}
+	if s, err := String(db.Do(ctx, "GET", "k")); err != nil || s != "v2" {
+		t.Fatalf("after a late interrupt, the pipelined reader got %q, %v", s, err)
+	}
+	if m.single.cc.Load() != c || c.isDead.Load() {
+		t.Fatal("a late interrupt failed the connection")
 	}
 }
