@@ -217,7 +217,7 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 	if node == nil {
 		slot := NoSlot
 		if m.router.Sharded() {
-			s, err := m.router.Slot(keys)
+			s, err := m.slotOfKeys(keys, NoSlot, "")
 			if err != nil {
 				return &CommandError{Command: "WATCH", Err: err}
 			}

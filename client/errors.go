@@ -45,6 +45,10 @@ var (
 	// ErrTxFailed: a key watched by Database.Watch changed before EXEC, so
 	// the transaction did not run. Run the function again to retry.
 	ErrTxFailed = errors.New("client: transaction failed: a watched key changed")
+	// ErrCrossSlot: under a sharded router (Redis Cluster), a command,
+	// transaction, script or WATCH names keys that hash to different slots;
+	// nothing was sent. cluster.ErrCrossSlot is this same error.
+	ErrCrossSlot = errors.New("keys in different hash slots")
 	// ErrConnDone: a Conn (or Tx) was used after its function returned.
 	ErrConnDone = errors.New("client: dedicated connection used after its function returned")
 )

@@ -102,6 +102,27 @@ func findKeys[A any](ci *CommandInfo, args []A, text func(A) (string, bool)) (ke
 	return keys, complete
 }
 
+// oneKey returns the position of a command's only key when it has exactly
+// one, at a fixed position (GET, SET, INCR, HSET, ...), and 0 otherwise:
+// then findKeys must look.
+func oneKey(ci *CommandInfo) int {
+	if ci == nil || ci.Flags&FlagMovableKeys != 0 {
+		return 0
+	}
+	switch len(ci.KeySpecs) {
+	case 0:
+		if ci.FirstKey > 0 && ci.LastKey == ci.FirstKey {
+			return ci.FirstKey
+		}
+	case 1:
+		ks := &ci.KeySpecs[0]
+		if ks.BeginSearch == "index" && ks.FindKeys == "range" && ks.LastKey == 0 && !ks.Incomplete {
+			return ks.Index
+		}
+	}
+	return 0
+}
+
 // keywordPosition finds the argument after keyword, searching forward from
 // startFrom (or backward from the end when it is negative); 0 if absent.
 func keywordPosition[A any](args []A, text func(A) (string, bool), keyword string, startFrom int) int {

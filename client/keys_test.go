@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,4 +68,47 @@ func TestKeysMatchTheServer(t *testing.T) {
 			t.Errorf("Keys(%v) = %q, the server says %q", args, got, want)
 		}
 	}
+}
+
+// oneKey, the shortcut for commands with exactly one key at a fixed place,
+// agrees with findKeys on every command (and subcommand) the server lists,
+// for argument lists of several lengths.
+func TestOneKeyAgreesWithFindKeys(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	if err := m.Ping(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var infos []*CommandInfo
+	for name, ci := range m.commands() {
+		if name != ci.Name {
+			continue // the upper-case alias
+		}
+		infos = append(infos, ci)
+		for _, sc := range ci.Subcommands {
+			infos = append(infos, sc)
+		}
+	}
+	shortcut := 0
+	for _, ci := range infos {
+		i := oneKey(ci)
+		if i == 0 {
+			continue
+		}
+		shortcut++
+		for argc := i + 1; argc <= i+6; argc++ {
+			args := make([]any, argc)
+			for j := range args {
+				args[j] = "a" + strconv.Itoa(j)
+			}
+			keys, complete := findKeys(ci, args, argText)
+			if !complete || len(keys) != 1 || keys[0] != args[i] {
+				t.Errorf("%s with %d arguments: oneKey says args[%d], findKeys says %q (complete %t)", ci.Name, argc, i, keys, complete)
+			}
+		}
+	}
+	if shortcut < 100 {
+		t.Fatalf("oneKey applies to %d of %d commands: the shortcut has stopped recognizing the common shape", shortcut, len(infos))
+	}
+	t.Logf("oneKey applies to %d of %d commands and subcommands", shortcut, len(infos))
 }

@@ -78,15 +78,15 @@ func (tx *Multi) route(ci *CommandInfo, args []any) error {
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	if tx.anchor != "" {
-		keys = append([]string{tx.anchor}, keys...)
-	}
-	slot, err := m.router.Slot(keys)
+	slot, err := m.slotOfKeys(keys, tx.slot, tx.anchor)
 	if err != nil {
 		name, _ := argString(args[0])
 		return &CommandError{Command: name, Err: err, Reason: "every key of a transaction must be in one slot"}
 	}
-	tx.anchor, tx.slot = keys[0], slot
+	if tx.anchor == "" {
+		tx.anchor = keys[0]
+	}
+	tx.slot = slot
 	return nil
 }
 

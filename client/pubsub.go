@@ -385,9 +385,9 @@ func (m *Mux) hubsFor(ctx context.Context, kind subKind, names []string) (map[*p
 
 // shardNode is the node that owns a shard channel's slot.
 func (m *Mux) shardNode(ctx context.Context, channel string) (*Node, error) {
-	slot, err := m.router.Slot([]string{channel})
-	if err != nil {
-		return nil, err
+	slot := NoSlot
+	if m.router.Sharded() {
+		slot = m.router.KeySlot(channel)
 	}
 	return m.route(ctx, slot, false)
 }

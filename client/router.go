@@ -24,12 +24,12 @@ const NoSlot = -1
 // sent when a server fails. Implementations must be safe for concurrent use.
 type Router interface {
 	// Sharded reports whether commands are spread over servers by hash
-	// slot: only then are keys looked for, Slot called, and databases other
-	// than 0 refused.
+	// slot: only then are keys looked for, KeySlot called, and databases
+	// other than 0 refused.
 	Sharded() bool
-	// Slot returns the hash slot of keys (NoSlot for none), or an error when
-	// they do not all hash to one slot.
-	Slot(keys []string) (int, error)
+	// KeySlot returns the hash slot of one key (hash tags included). The
+	// client checks that a command's keys share one slot (ErrCrossSlot).
+	KeySlot(key string) int
 	// Node returns the server for slot (NoSlot: any primary). readOnly says
 	// the command does not write, so a replica may serve it.
 	Node(ctx context.Context, slot int, readOnly bool) (*Node, error)
@@ -65,7 +65,7 @@ func NewWithRouter(cfg Config, newRouter func(*Mux) (Router, error)) (*Mux, erro
 type singleRouter struct{ n *Node }
 
 func (r singleRouter) Sharded() bool                                  { return false }
-func (r singleRouter) Slot([]string) (int, error)                     { return NoSlot, nil }
+func (r singleRouter) KeySlot(string) int                             { return NoSlot }
 func (r singleRouter) Node(context.Context, int, bool) (*Node, error) { return r.n, nil }
 func (r singleRouter) Moved(int, string)                              {}
 func (r singleRouter) Trouble(*Node, error)                           {}
@@ -158,14 +158,41 @@ func slotOf[A any](ctx context.Context, m *Mux, ci *CommandInfo, args []A, text 
 	if !m.router.Sharded() {
 		return NoSlot, nil
 	}
+	if i := oneKey(ci); i > 0 && i < len(args) {
+		// The common case (GET, SET, INCR, HSET, ...) needs no key list.
+		if k, ok := text(args[i]); ok {
+			return m.router.KeySlot(k), nil
+		}
+	}
 	keys, err := keysOf(ctx, m, ci, args, text)
 	if err != nil {
 		return NoSlot, err
 	}
-	slot, err := m.router.Slot(keys)
+	slot, err := m.slotOfKeys(keys, NoSlot, "")
 	if err != nil {
 		name, _ := text(args[0])
 		return NoSlot, &CommandError{Command: name, Err: err}
+	}
+	return slot, nil
+}
+
+// slotOfKeys returns the one hash slot of keys under a sharded router
+// (NoSlot for no keys, or when the router is not sharded), or an error
+// wrapping ErrCrossSlot. A key already chosen (anchor, in slot) may be given
+// for keys to join, as a transaction's later commands join its first.
+func (m *Mux) slotOfKeys(keys []string, slot int, anchor string) (int, error) {
+	if !m.router.Sharded() {
+		return NoSlot, nil
+	}
+	for _, k := range keys {
+		s := m.router.KeySlot(k)
+		if slot == NoSlot {
+			slot, anchor = s, k
+			continue
+		}
+		if s != slot {
+			return NoSlot, fmt.Errorf("%w: %q is in slot %d, %q in slot %d", ErrCrossSlot, anchor, slot, k, s)
+		}
 	}
 	return slot, nil
 }

@@ -76,7 +76,7 @@ func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string
 	node := db.target()
 	if node == nil && db.m.router.Sharded() {
 		var err error
-		if slot, err = db.m.router.Slot(keys); err != nil {
+		if slot, err = db.m.slotOfKeys(keys, NoSlot, ""); err != nil {
 			return resp.Value{}, &CommandError{Command: cmd, Err: err}
 		}
 	}

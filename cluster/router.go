@@ -15,10 +15,11 @@ import (
 
 // Sentinel errors.
 var (
-	// ErrCrossSlot: a command (or transaction, or script) names keys that
-	// hash to different slots; nothing was sent. Use hash tags ("{user1}.a",
-	// "{user1}.b") to keep keys that go together in one slot.
-	ErrCrossSlot = errors.New("cluster: keys in different hash slots")
+	// ErrCrossSlot: a command (or transaction, script or WATCH) names keys
+	// that hash to different slots; nothing was sent. Use hash tags
+	// ("{user1}.a", "{user1}.b") to keep keys that go together in one slot.
+	// It is client.ErrCrossSlot: the client checks the keys.
+	ErrCrossSlot = client.ErrCrossSlot
 	// ErrTopology: no node gave a usable view of the cluster.
 	ErrTopology = errors.New("cluster: no usable cluster topology")
 	// ErrSlotNotServed: the cluster says no node serves the slot (the
@@ -109,19 +110,8 @@ func newRouter(m *client.Mux, seeds []string, o options) *router {
 // Sharded implements client.Router.
 func (r *router) Sharded() bool { return true }
 
-// Slot implements client.Router.
-func (r *router) Slot(keys []string) (int, error) {
-	if len(keys) == 0 {
-		return client.NoSlot, nil
-	}
-	slot := Slot(keys[0])
-	for _, k := range keys[1:] {
-		if s := Slot(k); s != slot {
-			return client.NoSlot, fmt.Errorf("%w: %q is in slot %d, %q in slot %d", ErrCrossSlot, keys[0], slot, k, s)
-		}
-	}
-	return slot, nil
-}
+// KeySlot implements client.Router.
+func (r *router) KeySlot(key string) int { return Slot(key) }
 
 // Node implements client.Router.
 func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Node, error) {
