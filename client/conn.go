@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -357,7 +358,12 @@ func (c *conn) sleep(d time.Duration) {
 // SELECT where the database changes, and publishes them to the reader.
 func (c *conn) fillBuffer() {
 	publish := c.pub[:0]
-	for _, r := range c.batch {
+	var rest []*request
+	for i, r := range c.batch {
+		if len(c.wbuf) >= maxBatchBytes {
+			rest = c.batch[i:]
+			break
+		}
 		if !r.takeForWrite() {
 			putRequest(r) // the caller gave up while it was queued: not written here
 			continue
@@ -387,6 +393,14 @@ func (c *conn) fillBuffer() {
 	}
 	clear(publish)
 	c.pub = publish[:0]
+	if len(rest) > 0 {
+		// The buffer is full: the rest waits at the head of the queue (a
+		// batch of thousands of large commands would otherwise grow the
+		// buffer past what flush keeps, and be copied as it grows).
+		c.mu.Lock()
+		c.pending = slices.Insert(c.pending, 0, rest...)
+		c.mu.Unlock()
+	}
 	clear(c.batch)
 	c.batch = c.batch[:0]
 }
