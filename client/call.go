@@ -219,7 +219,7 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 		return v, cl.sendErr, nextDone
 	}
 	attempts := r.tries()
-	if abandoned, exec := r.wait(ctx); abandoned {
+	if abandoned, exec := r.wait(ctx, cl.m); abandoned {
 		return v, &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
 	}
 	if r.err != nil {
@@ -252,20 +252,36 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 	return v, e, nextDone
 }
 
-// wait waits for r's completion or ctx's end. When ctx ends first, it
+// wait waits for r's completion or ctx's end (through m's waiter lists when
+// ctx is shared by many callers: see ctxwait.go). When ctx ends first, it
 // abandons r (which then belongs to the I/O goroutines) and reports whether
 // r may have reached the server.
-func (r *request) wait(ctx context.Context) (abandoned bool, exec Execution) {
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-r.done:
-			return false, 0
-		case <-done:
-		}
-	} else {
+func (r *request) wait(ctx context.Context, m *Mux) (abandoned bool, exec Execution) {
+	done := ctx.Done()
+	if done == nil {
 		<-r.done
 		return false, 0
 	}
+	if w := m.waitLists(ctx, done); w != nil {
+		if ok, abandoned, exec := w.wait(r); ok {
+			return abandoned, exec
+		}
+	}
+	select {
+	case <-r.done:
+		return false, 0
+	case <-done:
+	}
+	if abandoned, exec := r.abandon(); abandoned {
+		return true, exec
+	}
+	<-r.done // completed meanwhile: the result is (about to be) there
+	return false, 0
+}
+
+// abandon gives r up (its caller's ctx ended), unless it completed: then
+// its done signal is sent or about to be.
+func (r *request) abandon() (abandoned bool, exec Execution) {
 	switch {
 	case r.state.CompareAndSwap(stQueued, stAbandonedQueued):
 		return true, NotSent
@@ -274,6 +290,5 @@ func (r *request) wait(ctx context.Context) (abandoned bool, exec Execution) {
 	case r.state.CompareAndSwap(stWritten, stAbandonedWritten):
 		return true, MaybeSent
 	}
-	<-r.done // completed meanwhile: the result is (about to be) there
 	return false, 0
 }

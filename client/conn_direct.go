@@ -131,7 +131,10 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 	}
 	if err := ctx.Err(); err != nil {
 		// Checked once armed: an interrupt registered earlier for ctx,
-		// which ran before, does not run again.
+		// which ran before, does not run again. The deadline set above
+		// (ctx's, passed) or by the interrupt must not stay on the idle
+		// socket: the next round trip's peek would take it for a close.
+		c.disarm()
 		r.fail(err, NotSent)
 		return
 	}

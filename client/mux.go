@@ -32,6 +32,12 @@ type Mux struct {
 	dbMu   sync.Mutex                   // guards dbs
 	dbs    map[int]*dbCheck             // guarded by dbMu: database numbers checked or being checked
 	stats  muxStats
+
+	// Waiter lists of contexts shared by many callers (ctxwait.go).
+	waiters   sync.Map     // <-chan struct{} (a context's Done) → *waitLists
+	nwaiters  atomic.Int32 // contexts with waiter lists now
+	listsMade atomic.Int64 // contexts given waiter lists so far
+	sightings [sightSlots]sighting
 }
 
 // muxStats are the counters behind Stats.
@@ -93,6 +99,7 @@ func (m *Mux) Close() error {
 	for _, n := range nodes {
 		n.failReplays(ErrClosed)
 	}
+	m.closeWaitLists()
 	return nil
 }
 

@@ -5,6 +5,7 @@ package client
 import (
 	"errors"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -57,6 +58,9 @@ func (p *peeker) closed() (bool, error) {
 		return false, nil
 	}
 	if err := p.raw.Read(p.fn); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil // a deadline left on the socket says nothing of the peer
+		}
 		return true, nil
 	}
 	switch {

@@ -70,14 +70,24 @@ type request struct {
 	exec    Execution    // with err: whether the request may have been sent
 
 	state atomic.Uint32
-	done  chan struct{} // capacity 1: signalled once per use on reaching stDone
+	// done is signalled once per use on reaching stDone, and once more
+	// when the caller's context ends while the request is in its waiter
+	// list (ctxwait.go): capacity 2.
+	done chan struct{}
+
+	// A waiter list's links, guarded by the list shard's lock.
+	wnext, wprev *request
+	wlinked      bool
+	wshard       uint8 // which shard of a context's lists
 }
 
 // noDB marks a request that does not care which database is selected (the
 // handshake's and internal commands on a fresh connection).
 const noDB = -1
 
-var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1), slot: NoSlot} }}
+var requestPool = sync.Pool{New: func() any {
+	return &request{done: make(chan struct{}, 2), slot: NoSlot, wshard: uint8(shardSeq.Add(1) % waitShards)}
+}}
 
 // getRequest returns a clean request from the pool.
 func getRequest() *request {
