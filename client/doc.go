@@ -23,7 +23,11 @@
 //
 // A caller whose ctx ends gets its error at once; its reply, if one comes,
 // is read and dropped, so replies never shift onto the wrong caller. A
-// command still queued when its ctx ends is never written at all.
+// command still queued when its ctx ends is never written at all. Sharing
+// one ctx among many goroutines (workers under a shutdown context) costs
+// nothing extra: a context the client sees often gets its own list of
+// waiting callers, woken together when it ends, so that the callers do not
+// all contend for the context's Done channel.
 //
 // # Databases
 //
