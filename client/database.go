@@ -151,8 +151,8 @@ func (db Database) Command(ctx context.Context, args ...any) *Future {
 	f.call.send(ctx)
 	if f.call.sendErr != nil || r.state.Load() == stDone {
 		// Done already (it failed to enter a connection, or its reply came
-		// already): finish now, so
-		// that a re-send it needs happens before the caller's next command.
+		// already): finish now, so that a re-send it needs happens before
+		// the caller's next command.
 		v, err := f.call.result(ctx)
 		f.call = call{}
 		f.settle(v, err)

@@ -215,13 +215,9 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 	}
 	node := db.target()
 	if node == nil {
-		slot := NoSlot
-		if m.router.Sharded() {
-			s, err := m.slotOfKeys(keys, NoSlot, "")
-			if err != nil {
-				return &CommandError{Command: "WATCH", Err: err}
-			}
-			slot = s
+		slot, err := m.slotOfKeys(keys, NoSlot, "")
+		if err != nil {
+			return &CommandError{Command: "WATCH", Err: err}
 		}
 		n, err := m.route(ctx, slot, false)
 		if err != nil {

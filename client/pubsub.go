@@ -385,10 +385,7 @@ func (m *Mux) hubsFor(ctx context.Context, kind subKind, names []string) (map[*p
 
 // shardNode is the node that owns a shard channel's slot.
 func (m *Mux) shardNode(ctx context.Context, channel string) (*Node, error) {
-	slot := NoSlot
-	if m.router.Sharded() {
-		slot = m.router.KeySlot(channel)
-	}
+	slot, _ := m.slotOfKeys([]string{channel}, NoSlot, "") // one key: never cross-slot
 	return m.route(ctx, slot, false)
 }
 

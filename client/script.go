@@ -74,7 +74,7 @@ func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string
 	}
 	slot := NoSlot
 	node := db.target()
-	if node == nil && db.m.router.Sharded() {
+	if node == nil {
 		var err error
 		if slot, err = db.m.slotOfKeys(keys, NoSlot, ""); err != nil {
 			return resp.Value{}, &CommandError{Command: cmd, Err: err}
