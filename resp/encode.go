@@ -86,6 +86,11 @@ func AppendVerbatim(dst []byte, format, text string) []byte {
 // AppendArrayHeader appends "*n\r\n"; n values must follow.
 func AppendArrayHeader(dst []byte, n int) []byte { return appendHeader(dst, '*', int64(n)) }
 
+// AppendBulkHeader appends "$n\r\n", the header of a bulk string of n
+// bytes: the n bytes and a CRLF must follow. It lets a writer send a large
+// payload from where it is (writev) instead of copying it after its header.
+func AppendBulkHeader(dst []byte, n int) []byte { return appendHeader(dst, '$', int64(n)) }
+
 // AppendSetHeader appends the RESP3 "~n\r\n"; n values must follow.
 func AppendSetHeader(dst []byte, n int) []byte { return appendHeader(dst, '~', int64(n)) }
 

@@ -225,3 +225,14 @@ func TestNoCopyBorrowsAndCopyOwns(t *testing.T) {
 		t.Fatalf("DecodeNoCopy result does not borrow its input: %v", borrowed)
 	}
 }
+
+// TestAppendBulkHeader: a header, its payload and CRLF written apart are
+// the bulk string AppendBulkString writes whole.
+func TestAppendBulkHeader(t *testing.T) {
+	for _, s := range []string{"", "x", "hello", strings.Repeat("v", 4096)} {
+		got := append(append(AppendBulkHeader(nil, len(s)), s...), '\r', '\n')
+		if want := AppendBulkString(nil, s); string(got) != string(want) {
+			t.Errorf("header+payload of %d bytes = %q, want %q", len(s), got[:min(len(got), 16)], want[:min(len(want), 16)])
+		}
+	}
+}
