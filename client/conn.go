@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/justredis/justredis/resp"
 )
@@ -41,14 +42,22 @@ type conn struct {
 
 	wake chan struct{} // capacity 1: the queue became non-empty, or the conn failed
 
-	// Owned by the writer goroutine; written is read by the reader only
-	// after writerDone is closed.
-	wbuf    []byte
-	batch   []*request // requests taken from pending
-	pub     []*request // scratch: requests being published to flight
-	curDB   int        // the database selected on the connection
-	offset  int64      // stream offset of wbuf[0]
-	written int64      // bytes handed to the kernel so far
+	// Owned by the writer goroutine (in direct mode, by the caller holding
+	// directMu); written is read by the reader only after writerDone is
+	// closed. What goes out next is wbuf, or, once a request with big
+	// arguments is in it (and the socket takes vectors), the pieces in iov:
+	// parts of wbuf and the arguments' own bytes, in order.
+	wbuf     []byte
+	iov      [][]byte    // pieces to write; nil entries once written
+	iovMark  int         // wbuf[:iovMark] is in iov already
+	wlen     int         // bytes to write: wbuf and the big arguments in iov
+	wv       net.Buffers // the vectored write's view of iov (WriteTo consumes it)
+	vectored bool        // set before the connection is used: nc writes vectors (writev)
+	batch    []*request  // requests taken from pending
+	pub      []*request  // scratch: requests being published to flight
+	curDB    int         // the database selected on the connection
+	offset   int64       // stream offset of wbuf[0]
+	written  int64       // bytes handed to the kernel so far
 
 	fmu    sync.Mutex
 	flight []*request // guarded by fmu: published by the writer, reply not read yet
@@ -102,6 +111,7 @@ const maxBatchBytes = 256 << 10
 func newConn(nc net.Conn, rd *resp.Reader, addr string, s *settings, proto int, onPush func(resp.Value)) *conn {
 	c := &conn{
 		nc:         nc,
+		vectored:   canWritev(nc),
 		addr:       addr,
 		s:          s,
 		proto:      proto,
@@ -334,7 +344,7 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		more := len(c.pending) > 0 && c.failed == nil
 		c.mu.Unlock()
-		if more && len(c.wbuf) < maxBatchBytes {
+		if more && c.wlen < maxBatchBytes {
 			continue // keep batching: the queue is not empty and the buffer not full
 		}
 		if err := c.flush(); err != nil {
@@ -360,7 +370,7 @@ func (c *conn) fillBuffer() {
 	publish := c.pub[:0]
 	var rest []*request
 	for i, r := range c.batch {
-		if len(c.wbuf) >= maxBatchBytes {
+		if c.wlen >= maxBatchBytes {
 			rest = c.batch[i:]
 			break
 		}
@@ -370,16 +380,16 @@ func (c *conn) fillBuffer() {
 		}
 		if r.db != noDB && r.db != c.curDB {
 			sel := getRequest()
-			sel.buf = resp.AppendCommandStrings(sel.buf, "SELECT", itoa(r.db))
+			sel.buf = append(sel.buf, selectCommand(r.db)...)
 			sel.db, sel.expect, sel.internal = noDB, 1, selectReply
 			sel.state.Store(stWritten)
-			sel.start = c.offset + int64(len(c.wbuf))
-			c.wbuf = append(c.wbuf, sel.buf...)
+			sel.start = c.offset + int64(c.wlen)
+			c.put(sel)
 			publish = append(publish, sel)
 			c.curDB = r.db
 		}
-		r.start = c.offset + int64(len(c.wbuf))
-		c.wbuf = append(c.wbuf, r.buf...)
+		r.start = c.offset + int64(c.wlen)
+		c.put(r)
 		publish = append(publish, r)
 	}
 	if len(publish) > 0 {
@@ -405,9 +415,66 @@ func (c *conn) fillBuffer() {
 	c.batch = c.batch[:0]
 }
 
+// put appends r's wire form to what goes out next: its buf, and its big
+// arguments as pieces of their own when the socket takes vectors (else
+// copied in their place).
+func (c *conn) put(r *request) {
+	c.wlen += r.size()
+	if len(r.big) == 0 {
+		c.wbuf = append(c.wbuf, r.buf...)
+		return
+	}
+	prev := 0
+	for _, b := range r.big {
+		c.wbuf = append(c.wbuf, r.buf[prev:b.at]...)
+		prev = b.at
+		if !c.vectored {
+			c.wbuf = append(c.wbuf, b.s...)
+			continue
+		}
+		c.cutPiece()
+		c.iov = append(c.iov, unsafe.Slice(unsafe.StringData(b.s), len(b.s)))
+	}
+	c.wbuf = append(c.wbuf, r.buf[prev:]...)
+}
+
+// cutPiece ends the piece of wbuf that iov does not hold yet. (A piece
+// keeps pointing at wbuf's array even if wbuf grows into a new one: its
+// bytes stay what they were.)
+func (c *conn) cutPiece() {
+	if n := len(c.wbuf); n > c.iovMark {
+		c.iov = append(c.iov, c.wbuf[c.iovMark:n:n])
+		c.iovMark = n
+	}
+}
+
+// writeOut writes what put gathered, in one system call when it can
+// (write, or writev for pieces), and empties it; it returns how many bytes
+// reached the kernel.
+func (c *conn) writeOut() (int, error) {
+	var n int
+	var err error
+	if len(c.iov) == 0 {
+		n, err = c.nc.Write(c.wbuf)
+	} else {
+		c.cutPiece()
+		c.wv = c.iov
+		var n64 int64
+		n64, err = c.wv.WriteTo(c.nc)
+		n = int(n64)
+		clear(c.iov) // the callers' strings are not kept alive from here
+		c.iov, c.iovMark, c.wv = c.iov[:0], 0, nil
+	}
+	c.wbuf, c.wlen = c.wbuf[:0], 0
+	if cap(c.wbuf) > 4*maxBatchBytes {
+		c.wbuf = nil
+	}
+	return n, err
+}
+
 // flush writes the buffer, recording how much reached the kernel.
 func (c *conn) flush() error {
-	if len(c.wbuf) == 0 {
+	if c.wlen == 0 {
 		return nil
 	}
 	if c.s.socketTimeout > 0 {
@@ -416,13 +483,9 @@ func (c *conn) flush() error {
 	if c.stats != nil {
 		c.stats.writes.Add(1)
 	}
-	n, err := c.nc.Write(c.wbuf)
+	c.offset += int64(c.wlen)
+	n, err := c.writeOut()
 	c.written += int64(n)
-	c.offset += int64(len(c.wbuf))
-	c.wbuf = c.wbuf[:0]
-	if cap(c.wbuf) > 4*maxBatchBytes {
-		c.wbuf = nil
-	}
 	if err != nil {
 		if isTimeout(err) {
 			err = fmt.Errorf("%w: a write stalled for %v", ErrSocketTimeout, c.s.socketTimeout)
@@ -431,6 +494,22 @@ func (c *conn) flush() error {
 	}
 	return nil
 }
+
+// selectCommand is SELECT db, encoded (once, for the first hundred).
+func selectCommand(db int) []byte {
+	if db >= 0 && db < len(selectCommands) {
+		return selectCommands[db]
+	}
+	return resp.AppendCommandStrings(nil, "SELECT", itoa(db))
+}
+
+var selectCommands = func() [][]byte {
+	s := make([][]byte, 100)
+	for i := range s {
+		s[i] = resp.AppendCommandStrings(nil, "SELECT", itoa(i))
+	}
+	return s
+}()
 
 // selectReply checks the reply to an injected SELECT. The database was
 // validated before first use (see Mux.checkDB), so a refusal here means the
@@ -458,6 +537,18 @@ type connError struct {
 
 func (e *connError) Error() string   { return "connection failed during " + e.op + ": " + e.err.Error() }
 func (e *connError) Unwrap() []error { return []error{ErrConnection, e.err} }
+
+// canWritev reports whether nc writes a net.Buffers with one system call
+// (writev): plain TCP and unix sockets. Through TLS or a wrapper, each
+// piece would be a write (or a TLS record) of its own, so big arguments
+// are copied into the buffer instead.
+func canWritev(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
 
 // isTimeout reports whether err is a timeout, as net.Error says.
 func isTimeout(err error) bool {

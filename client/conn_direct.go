@@ -91,6 +91,19 @@ func (c *conn) maybeSwitch() {
 	c.directMu.Unlock()
 }
 
+// writeDirect writes r for a round trip, after sel (an encoded SELECT, or
+// nothing): r's own buffer as it is when nothing has to go with it, else
+// through the writer's buffer (which the round trip owns).
+func (c *conn) writeDirect(r *request, sel []byte) (int, error) {
+	if len(sel) == 0 && len(r.big) == 0 {
+		return c.nc.Write(r.buf)
+	}
+	c.wbuf = append(c.wbuf[:0], sel...)
+	c.wlen = len(sel)
+	c.put(r)
+	return c.writeOut()
+}
+
 // roundTrip writes r and reads its replies on the caller's goroutine. The
 // caller holds directMu.
 func (c *conn) roundTrip(ctx context.Context, r *request) {
@@ -98,14 +111,14 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		c.stats.writes.Add(1)
 		c.stats.commands.Add(1)
 	}
-	buf, selectReplies := r.buf, 0
+	var sel []byte
+	selectReplies := 0
 	if r.db != noDB && r.db != c.curDB {
-		buf = append(resp.AppendCommandStrings(c.wbuf[:0], "SELECT", itoa(r.db)), r.buf...)
-		c.wbuf = buf[:0]
-		selectReplies = 1
+		sel, selectReplies = selectCommand(r.db), 1
 	}
+	total := len(sel) + r.size()
 	r.state.Store(stWritten)
-	r.start = c.offset + int64(len(buf)-len(r.buf))
+	r.start = c.offset + int64(len(sel))
 	deadline, _ := ctx.Deadline()
 	if t := c.s.socketTimeout; t > 0 {
 		if d := time.Now().Add(t); deadline.IsZero() || d.Before(deadline) {
@@ -138,8 +151,8 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		r.fail(err, NotSent)
 		return
 	}
-	n, err := c.nc.Write(buf)
-	c.offset += int64(len(buf))
+	n, err := c.writeDirect(r, sel)
+	c.offset += int64(total)
 	c.written += int64(n)
 	if err != nil {
 		stop()
@@ -150,7 +163,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 			return
 		}
 		exec := MaybeSent
-		if n < len(buf) {
+		if n < total {
 			exec = NotSent // the command never reached the server whole
 		}
 		c.failDirect(c.directErr("write", err), &directFailure{r: r, exec: exec})

@@ -110,7 +110,7 @@ func (c *conn) drain() {
 		// the server whole: the server cannot have run it (nor, for a
 		// transaction, the commands before its EXEC).
 		exec := MaybeSent
-		if r.start+int64(len(r.buf)) > c.written {
+		if r.start+int64(r.size()) > c.written {
 			exec = NotSent
 		}
 		replay = c.settle(r, err, exec, true, replay)

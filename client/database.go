@@ -104,7 +104,9 @@ func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		putRequest(r)
 		return v, err
 	}
-	return db.m.exec(ctx, r, db.target())
+	cl := newCall(db.m, r, db.target())
+	cl.send(ctx)
+	return cl.result(ctx)
 }
 
 // target is the node the handle is pinned to, or nil to route.
@@ -168,12 +170,16 @@ func (db Database) prepare(ctx context.Context, args []any) (*request, bool, err
 		return nil, false, err
 	}
 	r := getRequest()
-	if r.buf, err = db.encode(r.buf[:0], args); err != nil {
+	if err = db.encodeRequest(r, args); err != nil {
 		putRequest(r)
 		return nil, false, err
 	}
 	db.setup(r, ci, slot)
-	return r, blocks(ci, args, argText), nil
+	blocking := blocks(ci, args, argText)
+	if blocking {
+		r.flatten() // dedicated connections write one buffer
+	}
+	return r, blocking, nil
 }
 
 // analyze checks a command and finds its slot, for arguments of any type A
@@ -218,14 +224,17 @@ func (db Database) DoStrings(ctx context.Context, args ...string) (resp.Value, e
 		return resp.Value{}, err
 	}
 	r := getRequest()
-	r.buf = resp.AppendCommandStrings(r.buf[:0], args...)
+	r.encodeStrings(args)
 	db.setup(r, ci, slot)
 	if blocks(ci, args, stringText) {
+		r.flatten()
 		v, err := db.m.doBlocking(ctx, r, db.target())
 		putRequest(r)
 		return v, err
 	}
-	return db.m.exec(ctx, r, db.target())
+	cl := newCall(db.m, r, db.target())
+	cl.send(ctx)
+	return cl.result(ctx)
 }
 
 func (db Database) decoder() DecodeFunc {

@@ -55,3 +55,57 @@ func (db Database) encode(dst []byte, args []any) ([]byte, error) {
 	}
 	return dst, nil
 }
+
+// bigArgMin: a string argument at least this long is not copied into its
+// request when the default encoder is used; the writer sends it from the
+// caller's string (see bigArg), with writev where the connection allows.
+// Below it, copying is cheaper than another piece to write.
+const bigArgMin = 2 << 10
+
+// encodeRequest encodes args into r: as encode does, except that with the
+// default encoder big string arguments are referred to, not copied.
+func (db Database) encodeRequest(r *request, args []any) error {
+	if db.enc != nil {
+		var err error
+		r.buf, err = db.encode(r.buf[:0], args)
+		return err
+	}
+	dst := resp.AppendArrayHeader(r.buf[:0], len(args))
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) >= bigArgMin {
+			dst = r.appendBig(dst, s)
+			continue
+		}
+		var err error
+		if dst, err = DefaultEncode(dst, a); err != nil {
+			r.buf = dst[:0]
+			r.dropBig()
+			name, _ := argString(args[0])
+			return &CommandError{Command: name, Err: &resp.ArgError{Index: i, Err: err}}
+		}
+	}
+	r.buf = dst
+	return nil
+}
+
+// encodeStrings encodes args into r, big ones by reference.
+func (r *request) encodeStrings(args []string) {
+	dst := resp.AppendArrayHeader(r.buf[:0], len(args))
+	for _, s := range args {
+		if len(s) >= bigArgMin {
+			dst = r.appendBig(dst, s)
+		} else {
+			dst = resp.AppendBulkString(dst, s)
+		}
+	}
+	r.buf = dst
+}
+
+// appendBig appends a bulk string's header and CRLF to dst, r's buf being
+// built, and records s to be sent between them.
+func (r *request) appendBig(dst []byte, s string) []byte {
+	dst = resp.AppendBulkHeader(dst, len(s))
+	r.big = append(r.big, bigArg{at: len(dst), s: s})
+	r.bigLen += len(s)
+	return append(dst, '\r', '\n')
+}

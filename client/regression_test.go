@@ -230,9 +230,10 @@ func TestDoStrings(t *testing.T) {
 
 // The allocation budget of the hot path (make test runs the Allocation
 // tests once more without -race, whose sync.Pool drops objects on purpose):
-// a SET through DoStrings with a reused argument slice allocates nothing; a
-// GET allocates its reply; through Do, each non-constant argument costs
-// one interface conversion.
+// a SET through DoStrings with a reused argument slice allocates nothing,
+// also with a value sent from its string (writev); a GET allocates its
+// reply; through Do, each non-constant argument costs one interface
+// conversion.
 func TestAllocationBudget(t *testing.T) {
 	if raceEnabled {
 		t.Log("the race detector makes sync.Pool drop objects: budgets are checked by the non-race pass of make test")
@@ -246,8 +247,19 @@ func TestAllocationBudget(t *testing.T) {
 	set := []string{"SET", key, val}
 	get := []string{"GET", key}
 	setAny, getAny := []any{"SET", key, val}, []any{"GET", key} // boxed once, as a worker can
+	big := strings.Repeat("v", 4096)                            // sent from the string itself (bigArgMin)
+	setBig, setBigAny := []string{"SET", key, big}, []any{"SET", key, big}
 	cctx, cancel := context.WithCancel(ctx)                     // a worker's cancellable ctx
 	defer cancel()
+	// The same calls through the writer and reader goroutines: a Command
+	// switches a connection to pipelining for good.
+	piped := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	if _, err := piped.Command(ctx, "PING").Reply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := piped.m.Nodes()[0].conn(ctx); err != nil || c.mode.Load() != modePipelined {
+		t.Fatalf("the connection did not switch to pipelining (%v)", err)
+	}
 	for _, tt := range []struct {
 		name   string
 		budget float64
@@ -261,6 +273,11 @@ func TestAllocationBudget(t *testing.T) {
 		{"Do GET, args boxed once", 1, func() error { _, err := db.Do(ctx, getAny...); return err }},
 		{"Do SET, cancellable ctx", 0, func() error { _, err := db.Do(cctx, setAny...); return err }},
 		{"DoStrings GET, cancellable ctx", 1, func() error { _, err := db.DoStrings(cctx, get...); return err }},
+		{"DoStrings SET 4 KiB", 0, func() error { _, err := db.DoStrings(ctx, setBig...); return err }},
+		{"Do SET 4 KiB, args boxed once", 0, func() error { _, err := db.Do(ctx, setBigAny...); return err }},
+		{"pipelined: Do SET, args boxed once", 0, func() error { _, err := piped.Do(ctx, setAny...); return err }},
+		{"pipelined: Do GET, args boxed once", 1, func() error { _, err := piped.Do(ctx, getAny...); return err }},
+		{"pipelined: Do SET 4 KiB, args boxed once", 0, func() error { _, err := piped.Do(ctx, setBigAny...); return err }},
 	} {
 		if n := testing.AllocsPerRun(500, func() {
 			if err := tt.run(); err != nil {

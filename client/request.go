@@ -43,12 +43,14 @@ const (
 // MULTI...EXEC block, and its reply or replies.
 type request struct {
 	// Set by the caller before enqueueing; read-only afterwards.
-	buf      []byte // the encoded command(s)
-	db       int    // database to run in; noDB means "whatever is selected"
-	expect   int    // replies that belong to this request (1, or n+2 for a transaction)
-	safe     bool   // read-only or idempotent: may be replayed after an unknown outcome
-	slot     int    // hash slot under a sharded router, else NoSlot
-	readOnly bool   // the command does not write (a replica may serve it)
+	buf      []byte   // the encoded command(s), without the big arguments
+	big      []bigArg // large string arguments sent from where they are, in buf's gaps
+	bigLen   int      // their total length
+	db       int      // database to run in; noDB means "whatever is selected"
+	expect   int      // replies that belong to this request (1, or n+2 for a transaction)
+	safe     bool     // read-only or idempotent: may be replayed after an unknown outcome
+	slot     int      // hash slot under a sharded router, else NoSlot
+	readOnly bool     // the command does not write (a replica may serve it)
 
 	// Owned by whoever owns the request (caller, then I/O goroutines).
 	retries   int          // re-sends left
@@ -81,6 +83,43 @@ type request struct {
 	wshard       uint8 // which shard of a context's lists
 }
 
+// bigArg is a large string argument that a request's buf leaves out: its
+// bytes belong at offset at of buf (between its bulk header and CRLF). The
+// writer sends it from the caller's string instead of copying it twice
+// (into the request, then into the write buffer): a string cannot change,
+// so referring to it is safe for as long as the request lives, even after
+// its caller has given up. Byte slices are always copied (encode.go).
+type bigArg struct {
+	at int
+	s  string
+}
+
+// size is the length of r's wire form: buf and its big arguments.
+func (r *request) size() int { return len(r.buf) + r.bigLen }
+
+// flatten copies r's big arguments into buf, for the paths that write a
+// request as one buffer (dedicated connections).
+func (r *request) flatten() {
+	if len(r.big) == 0 {
+		return
+	}
+	out := make([]byte, 0, r.size())
+	prev := 0
+	for _, b := range r.big {
+		out = append(append(out, r.buf[prev:b.at]...), b.s...)
+		prev = b.at
+	}
+	r.buf = append(out, r.buf[prev:]...)
+	r.dropBig()
+}
+
+// dropBig forgets r's big arguments (their strings are not kept alive by a
+// pooled request).
+func (r *request) dropBig() {
+	clear(r.big)
+	r.big, r.bigLen = r.big[:0], 0
+}
+
 // noDB marks a request that does not care which database is selected (the
 // handshake's and internal commands on a fresh connection).
 const noDB = -1
@@ -100,6 +139,7 @@ func putRequest(r *request) {
 		r.buf = nil // do not pin big buffers in the pool
 	}
 	r.buf = r.buf[:0]
+	r.dropBig()
 	r.db, r.expect, r.start, r.internal = 0, 0, 0, nil
 	r.safe, r.retries, r.slot, r.readOnly = false, 0, NoSlot, false
 	r.resend, r.routed, r.asking, r.redirects = false, false, false, 0
@@ -181,11 +221,21 @@ func (r *request) setAsking(on bool) {
 	case on && !r.asking:
 		r.buf = append(askingCommand[:len(askingCommand):len(askingCommand)], r.buf...)
 		r.expect++
+		r.shiftBig(len(askingCommand))
 	case !on && r.asking:
 		r.buf = r.buf[len(askingCommand):]
 		r.expect--
+		r.shiftBig(-len(askingCommand))
 	}
 	r.asking = on
+}
+
+// shiftBig moves the big arguments' offsets by d, after d bytes were put in
+// front of buf (or taken off it).
+func (r *request) shiftBig(d int) {
+	for i := range r.big {
+		r.big[i].at += d
+	}
 }
 
 // fail completes r with a connection failure. A request that an earlier
