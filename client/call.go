@@ -7,12 +7,12 @@ import (
 	"github.com/justredis/justredis/resp"
 )
 
-// exec sends r (already encoded, with its db, expect, safe, retries and
-// slot set) and waits for its reply; see call. It always consumes r.
-func (m *Mux) exec(ctx context.Context, r *request, pin *Node) (resp.Value, error) {
-	cl := call{m: m, r: r, node: pin, pinned: pin != nil}
-	cl.send(ctx)
-	return cl.result(ctx)
+// newCall is the call that sends r (already encoded, with its db, expect,
+// safe, retries and slot set) to pin, or where the router says if pin is
+// nil. Its send, then its result, always consume r. (Callers run those two
+// themselves rather than through a helper: see result.)
+func newCall(m *Mux, r *request, pin *Node) call {
+	return call{m: m, r: r, node: pin, pinned: pin != nil}
 }
 
 // call runs one request to completion.
@@ -139,9 +139,25 @@ const (
 
 // result waits for the reply, re-sending while the rules allow, and
 // recycles the request.
+//
+// The wait is here, one call down (request.wait), and not deeper: the
+// garbage collector walks every waiting caller's stack frame by frame at
+// each cycle, and with thousands of callers waiting that walk was a sixth
+// of the client's CPU.
 func (cl *call) result(ctx context.Context) (resp.Value, error) {
 	for {
-		v, err, what := cl.outcome(ctx)
+		var v resp.Value
+		var err error
+		what := nextDone
+		if cl.sendErr == nil {
+			attempts := cl.r.tries()
+			if abandoned, exec := cl.r.wait(ctx, cl.m); abandoned {
+				err, what = &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
+			}
+		}
+		if what != nextAbandoned {
+			v, err, what = cl.outcome(ctx)
+		}
 		if cl.again(ctx, v, err, what) {
 			cl.r.resetResult()
 			cl.send(ctx)
@@ -209,7 +225,8 @@ func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) b
 	return false
 }
 
-// outcome waits for the current send and classifies it.
+// outcome classifies the current send's result: its failure to send, or
+// the completed request's.
 func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next) {
 	r := cl.r
 	if cl.sendErr != nil {
@@ -217,10 +234,6 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 			return v, cl.sendErr, nextReroute
 		}
 		return v, cl.sendErr, nextDone
-	}
-	attempts := r.tries()
-	if abandoned, exec := r.wait(ctx, cl.m); abandoned {
-		return v, &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
 	}
 	if r.err != nil {
 		err = &RequestError{Addr: cl.c.addr, Exec: r.exec, Attempts: r.tries(), Err: r.err}
@@ -263,8 +276,9 @@ func (r *request) wait(ctx context.Context, m *Mux) (abandoned bool, exec Execut
 		return false, 0
 	}
 	if w := m.waitLists(ctx, done); w != nil {
-		if ok, abandoned, exec := w.wait(r); ok {
-			return abandoned, exec
+		if sh := w.link(r); sh != nil {
+			<-r.done
+			return sh.woken(r)
 		}
 	}
 	select {

@@ -136,15 +136,17 @@ func (w *waitLists) wake() {
 	}
 }
 
-// wait waits for r's completion or the context's end, as request.wait. It
-// reports ok false, having waited for nothing, when the lists were woken
-// already: the caller waits the plain way (and finds the context ended).
-func (w *waitLists) wait(r *request) (ok, abandoned bool, exec Execution) {
+// link puts r in its shard's list, for request.wait to wait on r.done,
+// and returns the shard; nil, having linked nothing, when the lists were
+// woken already: the caller waits the plain way (and finds ctx ended).
+// (The receive itself is request.wait's, not a call further down: see
+// call.result.)
+func (w *waitLists) link(r *request) *waitShard {
 	sh := &w.shards[r.wshard]
 	sh.mu.Lock()
 	if sh.fired {
 		sh.mu.Unlock()
-		return false, false, 0
+		return nil
 	}
 	r.wprev, r.wnext, r.wlinked = nil, sh.head, true
 	if sh.head != nil {
@@ -152,9 +154,14 @@ func (w *waitLists) wait(r *request) (ok, abandoned bool, exec Execution) {
 	}
 	sh.head = r
 	sh.mu.Unlock()
+	return sh
+}
 
-	<-r.done
-
+// woken finishes a wait on a linked r once a signal came, as request.wait
+// reports it: the completion's signal (r is unlinked here), or the list's
+// (the context ended: r is abandoned, unless it completed meanwhile, and
+// then the second signal is taken).
+func (sh *waitShard) woken(r *request) (abandoned bool, exec Execution) {
 	sh.mu.Lock()
 	woken := !r.wlinked
 	if !woken {
@@ -170,11 +177,11 @@ func (w *waitLists) wait(r *request) (ok, abandoned bool, exec Execution) {
 	}
 	sh.mu.Unlock()
 	if !woken {
-		return true, false, 0 // the completion's signal
+		return false, 0 // the completion's signal
 	}
 	if abandoned, exec := r.abandon(); abandoned {
-		return true, true, exec
+		return true, exec
 	}
 	<-r.done // both signals were sent: take the other one
-	return true, false, 0
+	return false, 0
 }
