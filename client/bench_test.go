@@ -97,3 +97,46 @@ func BenchmarkDoStrings(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDoLarge: BenchmarkDo's load with 4 KiB values, each goroutine
+// alternating SET and GET on its own key under one shared cancellable
+// context, as the bench program does: here the client's copies and the
+// socket's system calls, not the per-command overhead, set the pace.
+func BenchmarkDoLarge(b *testing.B) {
+	srv := startServer(b, redisserver.Options{})
+	m := newMux(b, Config{Endpoints: []string{srv.Addr()}})
+	db := m.Database(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	val := strings.Repeat("v", 4096)
+	for _, conc := range []int{256, 2048} {
+		b.Run("goroutines="+strconv.Itoa(conc), func(b *testing.B) {
+			set, get := make([][]any, conc), make([][]any, conc)
+			for g := range set {
+				key := "bench:" + strconv.Itoa(g)
+				set[g], get[g] = []any{"SET", key, val}, []any{"GET", key}
+			}
+			b.ReportAllocs()
+			s0, cpu := m.Stats(), startCPU(srv.PID())
+			defer func() {
+				s := m.Stats()
+				b.ReportMetric(float64(s.Commands-s0.Commands)/float64(s.Writes-s0.Writes), "cmds/write")
+				cpu.report(b)
+			}()
+			var turn = make([]int, conc)
+			runConcurrent(b, conc, func(g int, _ int) {
+				args := set[g]
+				if turn[g]%2 == 1 {
+					args = get[g]
+				}
+				turn[g]++
+				v, err := db.Do(ctx, args...)
+				if err != nil {
+					b.Error(err)
+				} else if turn[g]%2 == 0 && len(v.Str) != len(val) {
+					b.Errorf("GET: %d bytes, want %d", len(v.Str), len(val))
+				}
+			})
+		})
+	}
+}
