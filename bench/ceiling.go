@@ -57,6 +57,8 @@ func runCeiling(ctx context.Context, bin, addr string, size, n int) (trial, erro
 		opsPerSec:    (set + get) / 2,
 		allocsPerOp:  math.NaN(),
 		cmdsPerWrite: math.NaN(),
+		clientCPU:    math.NaN(),
+		serverCPU:    math.NaN(),
 		setRPS:       set,
 		getRPS:       get,
 	}, nil

@@ -20,6 +20,7 @@ import (
 type deployment struct {
 	mode  string   // modeSingle or modeCluster
 	addrs []string // the server, or every master of the cluster
+	pids  []int    // their processes, for their CPU time (none for containers)
 }
 
 // A driver is one client library connected to a deployment, sized for a

@@ -36,6 +36,7 @@ var csvHeader = []string{
 	"date", "machine", "mode", "value_bytes", "goroutines", "client", "client_config",
 	"trials", "ops_per_sec_median", "ops_per_sec_min", "ops_per_sec_max",
 	"allocs_per_op_median", "cmds_per_write_median", "ours_over_this",
+	"client_cpu_us_per_op_median", "server_cpu_us_per_op_median",
 	"set_rps_median", "get_rps_median", "trials_ops_per_sec",
 }
 
@@ -76,6 +77,7 @@ func (r *report) writeCSV(path string) error {
 				r.date, r.machine, k.mode, strconv.Itoa(k.size), strconv.Itoa(k.conc), label, conf,
 				strconv.Itoa(s.n), num(s.median, 0), num(s.min, 0), num(s.max, 0),
 				num(s.allocs, 3), num(s.cmdsPerWrite, 2), num(ratio, 3),
+				num(s.clientCPU, 3), num(s.serverCPU, 3),
 				num(s.setRPS, 0), num(s.getRPS, 0), strings.Join(trials, ";"),
 			})
 		}

@@ -29,6 +29,8 @@ type summary struct {
 	median, min, max   float64 // ops/s
 	allocs             float64 // median allocations per op; NaN if unmeasured
 	cmdsPerWrite       float64 // median; NaN if unknown
+	clientCPU          float64 // median µs of CPU per op, this process; NaN if unmeasured
+	serverCPU          float64 // median µs of CPU per op, the servers; NaN if unmeasured
 	setRPS, getRPS     float64 // ceiling only: medians
 	n                  int
 	spreadPct          float64 // (max-min)/median, in percent
@@ -41,8 +43,11 @@ func (r *result) summary() summary {
 	cpw := make([]float64, len(r.trials))
 	set := make([]float64, len(r.trials))
 	get := make([]float64, len(r.trials))
+	ccpu := make([]float64, len(r.trials))
+	scpu := make([]float64, len(r.trials))
 	for i, t := range r.trials {
 		ops[i], allocs[i], cpw[i], set[i], get[i] = t.opsPerSec, t.allocsPerOp, t.cmdsPerWrite, t.setRPS, t.getRPS
+		ccpu[i], scpu[i] = t.clientCPU, t.serverCPU
 	}
 	s := summary{
 		median:             median(ops),
@@ -50,6 +55,8 @@ func (r *result) summary() summary {
 		max:                slices.Max(ops),
 		allocs:             median(allocs),
 		cmdsPerWrite:       median(cpw),
+		clientCPU:          median(ccpu),
+		serverCPU:          median(scpu),
 		setRPS:             median(set),
 		getRPS:             median(get),
 		n:                  len(ops),
@@ -225,7 +232,8 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "load average (1 min): %s at the start, %s at the end\n", r.loadAvg[0], r.loadAvg[1])
 	fmt.Fprintf(w, "workload: each goroutine alternates SET k v / GET k on a key of its own; %d trials of %v per client and configuration,\n", r.cfg.trials, r.cfg.duration)
 	fmt.Fprintf(w, "          interleaved A B C A B C, after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
-	fmt.Fprintf(w, "          whole process per command (median); cmds/write = commands per write system call (justredis only)\n")
+	fmt.Fprintf(w, "          whole process per command (median); cmds/write = commands per write system call (justredis only);\n")
+	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median)\n")
 	for _, c := range r.participants() {
 		if c == ceilingName {
 			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = mean of SET and GET rps; with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
@@ -235,9 +243,9 @@ func (r *report) printTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
-	const head = "%-8s %7s %5s  %-27s %11s  %-25s %9s %10s  %s\n"
-	fmt.Fprintf(w, head, "mode", "value", "gor.", "client", "ops/s", "min-max", "allocs/op", "cmds/write", "ours ÷ this")
-	fmt.Fprintln(w, strings.Repeat("-", 125))
+	const head = "%-8s %7s %5s  %-27s %11s  %-25s %9s %10s %13s  %s\n"
+	fmt.Fprintf(w, head, "mode", "value", "gor.", "client", "ops/s", "min-max", "allocs/op", "cmds/write", "cpu µs/op", "ours ÷ this")
+	fmt.Fprintln(w, strings.Repeat("-", 139))
 	for _, k := range r.keys() {
 		first := true
 		for _, c := range r.participants() {
@@ -267,7 +275,7 @@ func (r *report) printTable(w io.Writer) {
 				}
 			}
 			fmt.Fprintf(w, head, mode, val, conc, name, commas(s.median),
-				commas(s.min)+" - "+commas(s.max), fmtNum(s.allocs, 2), fmtNum(s.cmdsPerWrite, 1), rel)
+				commas(s.min)+" - "+commas(s.max), fmtNum(s.allocs, 2), fmtNum(s.cmdsPerWrite, 1), cpuLabel(s.clientCPU, s.serverCPU), rel)
 		}
 	}
 	for _, size := range r.cfg.values {
@@ -380,10 +388,21 @@ func describeTrial(name string, t trial) string {
 		return s + fmt.Sprintf("  (SET %s, GET %s)", commas(t.setRPS), commas(t.getRPS))
 	}
 	s += fmt.Sprintf("  %6s allocs/op", fmtNum(t.allocsPerOp, 2))
+	if !math.IsNaN(t.clientCPU) {
+		s += fmt.Sprintf("  %11s cpu µs/op", cpuLabel(t.clientCPU, t.serverCPU))
+	}
 	if !math.IsNaN(t.cmdsPerWrite) {
 		s += fmt.Sprintf("  %6s cmds/write", fmtNum(t.cmdsPerWrite, 1))
 	}
 	return s
+}
+
+// cpuLabel is "client+server" CPU µs per op, "-" for what is unmeasured.
+func cpuLabel(client, server float64) string {
+	if math.IsNaN(client) && math.IsNaN(server) {
+		return "-"
+	}
+	return fmtNum(client, 2) + "+" + fmtNum(server, 2)
 }
 
 // sizeLabel is "16 B" or "4 KiB".

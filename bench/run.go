@@ -159,7 +159,7 @@ func (b *bencher) runConfig(ctx context.Context, dep deployment, size, conc int)
 			onStart, onStop = b.prof.start, b.prof.stop
 		}
 		parts = append(parts, participant{name: name, trial: func(ctx context.Context, d time.Duration) (trial, error) {
-			return runTrial(ctx, sessions, d, bt, labels, onStart, onStop)
+			return runTrial(ctx, sessions, d, bt, dep.pids, labels, onStart, onStop)
 		}})
 	}
 	if dep.mode == modeSingle && b.cfg.ceiling && conc == slices.Max(b.cfg.concs) {

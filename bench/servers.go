@@ -40,7 +40,7 @@ func startDeployment(ctx context.Context, mode, bin string) (*runningDeployment,
 			return nil, fmt.Errorf("starting redis-server: %w", err)
 		}
 		return &runningDeployment{
-			deployment: deployment{mode: mode, addrs: []string{srv.Addr()}},
+			deployment: deployment{mode: mode, addrs: []string{srv.Addr()}, pids: pidsOf(srv)},
 			stop:       srv.Stop,
 			do:         srv.Do,
 		}, nil
@@ -51,16 +51,29 @@ func startDeployment(ctx context.Context, mode, bin string) (*runningDeployment,
 		}
 		masters := c.Masters()
 		addrs := make([]string, len(masters))
+		servers := make([]*redisserver.Server, len(masters))
 		for i, m := range masters {
-			addrs[i] = m.Addr()
+			addrs[i], servers[i] = m.Addr(), m.Server()
 		}
 		return &runningDeployment{
-			deployment: deployment{mode: mode, addrs: addrs},
+			deployment: deployment{mode: mode, addrs: addrs, pids: pidsOf(servers...)},
 			stop:       c.Stop,
 			do:         masters[0].Server().Do,
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", mode)
+}
+
+// pidsOf returns the servers' process IDs, or nil if one has none (a
+// container).
+func pidsOf(servers ...*redisserver.Server) []int {
+	pids := make([]int, len(servers))
+	for i, s := range servers {
+		if pids[i] = s.PID(); pids[i] == 0 {
+			return nil
+		}
+	}
+	return pids
 }
 
 // redisVersion returns the server's redis_version, or "?".

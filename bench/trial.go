@@ -21,6 +21,8 @@ type trial struct {
 	elapsed      time.Duration
 	allocsPerOp  float64 // NaN when not measured (redis-benchmark)
 	cmdsPerWrite float64 // NaN when the client cannot say
+	clientCPU    float64 // µs of this process's CPU time per command; NaN when not measured
+	serverCPU    float64 // µs of the servers' CPU time per command; NaN when not measured
 	setRPS       float64 // redis-benchmark only
 	getRPS       float64 // redis-benchmark only
 }
@@ -51,9 +53,14 @@ func value(size int) string {
 // goroutines, the runtime; the loop itself allocates nothing). The first
 // error of any goroutine stops the trial and is returned.
 //
+// It also measures the CPU time per command of this process (the client
+// under test, and the loop) and of the server processes pids: on a machine
+// whose cores the client, the servers and the kernel saturate together,
+// CPU per command is what bounds throughput.
+//
 // onStart and onStop, when not nil, run just before the goroutines are
 // released and just after they have all stopped (the CPU profile).
-func runTrial(ctx context.Context, sessions []session, d time.Duration, b batcher, labels pprof.LabelSet, onStart, onStop func()) (trial, error) {
+func runTrial(ctx context.Context, sessions []session, d time.Duration, b batcher, pids []int, labels pprof.LabelSet, onStart, onStop func()) (trial, error) {
 	runtime.GC() // the previous trial's garbage is not this one's to collect
 
 	var (
@@ -103,6 +110,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		onStart()
 	}
 	runtime.ReadMemStats(&ms0)
+	cpu0, srv0 := processCPU(), serversCPU(pids)
 	t0 := time.Now()
 	close(start)
 
@@ -123,6 +131,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		return trial{}, fmt.Errorf("bench: goroutines still inside a command %v after the trial's end: the client is stuck", stuckTimeout)
 	}
 	elapsed := time.Since(t0)
+	cpu1, srv1 := processCPU(), serversCPU(pids)
 	runtime.ReadMemStats(&ms1)
 	if onStop != nil {
 		onStop()
@@ -147,6 +156,8 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		opsPerSec:    float64(ops) / elapsed.Seconds(),
 		allocsPerOp:  float64(ms1.Mallocs-ms0.Mallocs) / float64(ops),
 		cmdsPerWrite: math.NaN(),
+		clientCPU:    perOpMicros(cpu0, cpu1, ops),
+		serverCPU:    perOpMicros(srv0, srv1, ops),
 		setRPS:       math.NaN(),
 		getRPS:       math.NaN(),
 	}
@@ -157,4 +168,13 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		}
 	}
 	return t, nil
+}
+
+// perOpMicros is the CPU time from t0 to t1 in µs per op; NaN when either
+// reading failed (negative).
+func perOpMicros(t0, t1 time.Duration, ops int64) float64 {
+	if t0 < 0 || t1 < 0 {
+		return math.NaN()
+	}
+	return float64(t1-t0) / float64(time.Microsecond) / float64(ops)
 }
