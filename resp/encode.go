@@ -208,10 +208,19 @@ func appendAggregate(dst []byte, t Type, elems []Value, enc func([]byte, Value) 
 	return dst
 }
 
-// appendHeader appends a type byte, a decimal number and CRLF.
+// appendHeader appends a type byte, a decimal number and CRLF. Lengths
+// under 10,000 (nearly every one a command has) are written digit by digit:
+// strconv's general path was a few percent of a client's CPU.
 func appendHeader(dst []byte, t byte, n int64) []byte {
-	if n >= 0 && n < 10 {
+	switch {
+	case n >= 0 && n < 10:
 		return append(dst, t, byte('0'+n), '\r', '\n')
+	case n >= 10 && n < 100:
+		return append(dst, t, byte('0'+n/10), byte('0'+n%10), '\r', '\n')
+	case n >= 100 && n < 1000:
+		return append(dst, t, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10), '\r', '\n')
+	case n >= 1000 && n < 10000:
+		return append(dst, t, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10), '\r', '\n')
 	}
 	dst = strconv.AppendInt(append(dst, t), n, 10)
 	return append(dst, '\r', '\n')

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -233,6 +234,17 @@ func TestAppendBulkHeader(t *testing.T) {
 		got := append(append(AppendBulkHeader(nil, len(s)), s...), '\r', '\n')
 		if want := AppendBulkString(nil, s); string(got) != string(want) {
 			t.Errorf("header+payload of %d bytes = %q, want %q", len(s), got[:min(len(got), 16)], want[:min(len(want), 16)])
+		}
+	}
+}
+
+// TestHeaderDigits: every header length form, around each digit count's
+// edges, is the decimal strconv writes.
+func TestHeaderDigits(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 11, 42, 99, 100, 101, 512, 999, 1000, 1001, 4096, 9999, 10000, 10001, 123456789, -1, -10, -100} {
+		got := string(AppendArrayHeader(nil, n))
+		if want := "*" + strconv.Itoa(n) + "\r\n"; got != want {
+			t.Errorf("AppendArrayHeader(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
