@@ -140,18 +140,34 @@ const (
 // result waits for the reply, re-sending while the rules allow, and
 // recycles the request.
 //
-// The wait is here, one call down (request.wait), and not deeper: the
-// garbage collector walks every waiting caller's stack frame by frame at
-// each cycle, and with thousands of callers waiting that walk was a sixth
-// of the client's CPU.
+// The caller waits here, for its request's completion or its ctx's end
+// (through the waiter lists when ctx is shared by many callers: see
+// ctxwait.go), and not in a function further down: the garbage collector
+// walks every waiting caller's stack frame by frame at each cycle, and with
+// thousands of callers waiting that walk was a sixth of the client's CPU.
+// When ctx ends first, the request is abandoned (it then belongs to the I/O
+// goroutines), and the error says whether it may have reached the server.
 func (cl *call) result(ctx context.Context) (resp.Value, error) {
 	for {
 		var v resp.Value
 		var err error
 		what := nextDone
-		if cl.sendErr == nil {
-			attempts := cl.r.tries()
-			if abandoned, exec := cl.r.wait(ctx, cl.m); abandoned {
+		if r := cl.r; cl.sendErr == nil {
+			attempts := r.tries()
+			abandoned, exec := false, Execution(0)
+			if done := ctx.Done(); done == nil {
+				<-r.done
+			} else if sh := cl.m.link(ctx, done, r); sh != nil {
+				<-r.done
+				abandoned, exec = sh.woken(r)
+			} else {
+				select {
+				case <-r.done:
+				case <-done:
+					abandoned, exec = r.giveUp()
+				}
+			}
+			if abandoned {
 				err, what = &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
 			}
 		}
@@ -265,31 +281,14 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 	return v, e, nextDone
 }
 
-// wait waits for r's completion or ctx's end (through m's waiter lists when
-// ctx is shared by many callers: see ctxwait.go). When ctx ends first, it
-// abandons r (which then belongs to the I/O goroutines) and reports whether
-// r may have reached the server.
-func (r *request) wait(ctx context.Context, m *Mux) (abandoned bool, exec Execution) {
-	done := ctx.Done()
-	if done == nil {
-		<-r.done
-		return false, 0
-	}
-	if w := m.waitLists(ctx, done); w != nil {
-		if sh := w.link(r); sh != nil {
-			<-r.done
-			return sh.woken(r)
-		}
-	}
-	select {
-	case <-r.done:
-		return false, 0
-	case <-done:
-	}
+// giveUp abandons r, whose caller's ctx ended, and reports whether r may
+// have reached the server; if r completed meanwhile, it waits for the
+// completion's signal (about to come) and reports false.
+func (r *request) giveUp() (abandoned bool, exec Execution) {
 	if abandoned, exec := r.abandon(); abandoned {
 		return true, exec
 	}
-	<-r.done // completed meanwhile: the result is (about to be) there
+	<-r.done
 	return false, 0
 }
 

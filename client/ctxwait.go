@@ -136,11 +136,21 @@ func (w *waitLists) wake() {
 	}
 }
 
-// link puts r in its shard's list, for request.wait to wait on r.done,
-// and returns the shard; nil, having linked nothing, when the lists were
-// woken already: the caller waits the plain way (and finds ctx ended).
-// (The receive itself is request.wait's, not a call further down: see
+// link puts r in the waiter list of ctx (whose Done is done) for the
+// caller to wait on r.done, and returns the list's shard; nil, having
+// linked nothing, when ctx has no lists (wait with a select).
+// (The receive itself is the caller's, not a call further down: see
 // call.result.)
+func (m *Mux) link(ctx context.Context, done <-chan struct{}, r *request) *waitShard {
+	if w := m.waitLists(ctx, done); w != nil {
+		return w.link(r)
+	}
+	return nil
+}
+
+// link puts r in its shard's list and returns the shard; nil, having linked
+// nothing, when the lists were woken already: the caller waits the plain way
+// (and finds ctx ended).
 func (w *waitLists) link(r *request) *waitShard {
 	sh := &w.shards[r.wshard]
 	sh.mu.Lock()
@@ -157,8 +167,8 @@ func (w *waitLists) link(r *request) *waitShard {
 	return sh
 }
 
-// woken finishes a wait on a linked r once a signal came, as request.wait
-// reports it: the completion's signal (r is unlinked here), or the list's
+// woken finishes a wait on a linked r once a signal came, and reports, as
+// request.giveUp does, whether r was abandoned: the completion's signal (r is unlinked here), or the list's
 // (the context ended: r is abandoned, unless it completed meanwhile, and
 // then the second signal is taken).
 func (sh *waitShard) woken(r *request) (abandoned bool, exec Execution) {
