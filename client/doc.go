@@ -75,6 +75,14 @@
 // ...string and allocates nothing but the reply; a SET with a reused
 // argument slice allocates nothing at all.
 //
+// Arguments are encoded on the calling goroutine. A string argument of 2
+// KiB or more (with the default encoder) is not copied at all: Go strings
+// cannot change, so the writer sends it straight from the caller's string,
+// with one writev per batch on TCP and unix sockets (through TLS it is
+// copied once, into the write buffer). A []byte argument is always copied
+// when the command is issued, so changing it afterwards cannot change what
+// is sent, even for a Future or a caller whose ctx ended.
+//
 // # Clusters
 //
 // The cluster module plugs a Router into this package (NewWithRouter): the
