@@ -41,8 +41,19 @@
 // garbage. For justredis, cmds/write is the average number of commands per
 // write system call (Mux.Stats).
 //
+// cpu µs/op is the CPU time (user + system) per command of this process
+// (the client under test, its goroutines and the measuring loop; the other
+// clients sit idle meanwhile) and of the redis-server processes (from
+// /proc; not measured for containers or off Linux), over the same span.
+// On two cores that the client, the servers and the kernel share, the
+// CPU a command costs everyone is what bounds throughput, and a client
+// that spends less leaves more to the server: compare "client" across
+// clients in one configuration, and "server" to see how a client's
+// batching costs the server.
+//
 // The table shows, per configuration and client, the median ops/s, the
-// min-max over the trials, the median allocations per command, and ours ÷
+// min-max over the trials, the median allocations per command, the median
+// cpu µs/op as client+server, and ours ÷
 // this client's median; then the targets of issue #9 checked against those
 // medians. -out writes the same as results.csv (one row per client and
 // configuration, every trial's ops/s included, the date and machine on every
@@ -82,7 +93,7 @@
 // time) and the profiles are merged at the end. Samples carry the labels
 // client, mode, value and goroutines (the client's own goroutines too), so
 //
-//	go tool pprof -tagfocus goroutines=2048 cpu.pprof
+//	go tool pprof -tagfocus 'goroutines=^2048$' cpu.pprof
 //
 // looks at one configuration. The profiler costs our client a little
 // throughput in that run.

@@ -249,7 +249,7 @@ func TestAllocationBudget(t *testing.T) {
 	setAny, getAny := []any{"SET", key, val}, []any{"GET", key} // boxed once, as a worker can
 	big := strings.Repeat("v", 4096)                            // sent from the string itself (bigArgMin)
 	setBig, setBigAny := []string{"SET", key, big}, []any{"SET", key, big}
-	cctx, cancel := context.WithCancel(ctx)                     // a worker's cancellable ctx
+	cctx, cancel := context.WithCancel(ctx) // a worker's cancellable ctx
 	defer cancel()
 	// The same calls through the writer and reader goroutines: a Command
 	// switches a connection to pipelining for good.
