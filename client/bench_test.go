@@ -27,10 +27,11 @@ func BenchmarkDo(b *testing.B) {
 				keys[i] = "bench:" + strconv.Itoa(i)
 			}
 			b.ReportAllocs()
-			s0 := m.Stats()
+			s0, cpu := m.Stats(), startCPU(srv.PID())
 			defer func() {
 				s := m.Stats()
 				b.ReportMetric(float64(s.Commands-s0.Commands)/float64(s.Writes-s0.Writes), "cmds/write")
+				cpu.report(b)
 			}()
 			runConcurrent(b, conc, func(g int, i int) {
 				var err error
