@@ -214,8 +214,9 @@ func (r *report) panel(c canvas, ox, oy int, mode string, size int) {
 		c.dashed(x0, x1, y, colCeil)
 		c.textRight(x1, y-4, "redis-benchmark -P 64: "+shortNum(ceil.summary().median), colCeil)
 	case ceil != nil:
-		c.dashed(x1-150, x1, oy+12, colCeil)
-		c.textRight(x1, oy+26, "redis-benchmark -P 64: "+shortNum(ceil.summary().median)+" (off scale)", colCeil)
+		// On the title's line, clear of the ratios above the groups.
+		c.dashed(x1-150, x1, oy+4, colCeil)
+		c.textRight(x1, oy+16, "redis-benchmark -P 64: "+shortNum(ceil.summary().median)+" (off scale)", colCeil)
 	}
 }
 
