@@ -26,13 +26,7 @@ func BenchmarkDo(b *testing.B) {
 			for i := range keys {
 				keys[i] = "bench:" + strconv.Itoa(i)
 			}
-			b.ReportAllocs()
-			s0, cpu := m.Stats(), startCPU(srv.PID())
-			defer func() {
-				s := m.Stats()
-				b.ReportMetric(float64(s.Commands-s0.Commands)/float64(s.Writes-s0.Writes), "cmds/write")
-				cpu.report(b)
-			}()
+			defer measure(b, m, srv)()
 			runConcurrent(b, conc, func(g int, i int) {
 				var err error
 				if i%2 == 0 {
@@ -45,6 +39,19 @@ func BenchmarkDo(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// measure starts reporting allocations, commands per write and CPU per op
+// (the client's and the server's) for b; call what it returns at the end.
+func measure(b *testing.B, m *Mux, srv *redisserver.Server) func() {
+	b.Helper()
+	b.ReportAllocs()
+	s0, cpu := m.Stats(), startCPU(srv.PID())
+	return func() {
+		s := m.Stats()
+		b.ReportMetric(float64(s.Commands-s0.Commands)/float64(s.Writes-s0.Writes), "cmds/write")
+		cpu.report(b)
 	}
 }
 
@@ -117,13 +124,7 @@ func BenchmarkDoLarge(b *testing.B) {
 				key := "bench:" + strconv.Itoa(g)
 				set[g], get[g] = []any{"SET", key, val}, []any{"GET", key}
 			}
-			b.ReportAllocs()
-			s0, cpu := m.Stats(), startCPU(srv.PID())
-			defer func() {
-				s := m.Stats()
-				b.ReportMetric(float64(s.Commands-s0.Commands)/float64(s.Writes-s0.Writes), "cmds/write")
-				cpu.report(b)
-			}()
+			defer measure(b, m, srv)()
 			var turn = make([]int, conc)
 			runConcurrent(b, conc, func(g int, _ int) {
 				args := set[g]
