@@ -111,7 +111,7 @@ const maxBatchBytes = 256 << 10
 func newConn(nc net.Conn, rd *resp.Reader, addr string, s *settings, proto int, onPush func(resp.Value)) *conn {
 	c := &conn{
 		nc:         nc,
-		vectored:   canWritev(nc),
+		vectored:   plainSocket(nc),
 		addr:       addr,
 		s:          s,
 		proto:      proto,
@@ -298,6 +298,7 @@ func (c *conn) err() error {
 
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
+	defer c.dropPieces()
 	for {
 		c.mu.Lock()
 		for c.failed == nil {
@@ -364,8 +365,9 @@ func (c *conn) sleep(d time.Duration) {
 	}
 }
 
-// fillBuffer copies the batch's requests into the write buffer, injecting a
-// SELECT where the database changes, and publishes them to the reader.
+// fillBuffer puts the batch's requests into what goes out next (see put),
+// injecting a SELECT where the database changes, and publishes them to the
+// reader.
 func (c *conn) fillBuffer() {
 	publish := c.pub[:0]
 	var rest []*request
@@ -424,14 +426,14 @@ func (c *conn) put(r *request) {
 		c.wbuf = append(c.wbuf, r.buf...)
 		return
 	}
+	if !c.vectored {
+		c.wbuf = r.appendWire(c.wbuf)
+		return
+	}
 	prev := 0
 	for _, b := range r.big {
 		c.wbuf = append(c.wbuf, r.buf[prev:b.at]...)
 		prev = b.at
-		if !c.vectored {
-			c.wbuf = append(c.wbuf, b.s...)
-			continue
-		}
 		c.cutPiece()
 		c.iov = append(c.iov, unsafe.Slice(unsafe.StringData(b.s), len(b.s)))
 	}
@@ -469,7 +471,20 @@ func (c *conn) writeOut() (int, error) {
 	if cap(c.wbuf) > 4*maxBatchBytes {
 		c.wbuf = nil
 	}
+	if cap(c.iov) > maxPooledIOV {
+		c.iov = nil
+	}
 	return n, err
+}
+
+// maxPooledIOV caps the piece list a connection keeps between writes.
+const maxPooledIOV = 1024
+
+// dropPieces forgets what put gathered without writing it (the writer is
+// stopping): the callers' strings are not kept alive by a dead connection.
+func (c *conn) dropPieces() {
+	clear(c.iov)
+	c.iov, c.iovMark, c.wv = nil, 0, nil
 }
 
 // flush writes the buffer, recording how much reached the kernel.
@@ -538,11 +553,12 @@ type connError struct {
 func (e *connError) Error() string   { return "connection failed during " + e.op + ": " + e.err.Error() }
 func (e *connError) Unwrap() []error { return []error{ErrConnection, e.err} }
 
-// canWritev reports whether nc writes a net.Buffers with one system call
-// (writev): plain TCP and unix sockets. Through TLS or a wrapper, each
-// piece would be a write (or a TLS record) of its own, so big arguments
-// are copied into the buffer instead.
-func canWritev(nc net.Conn) bool {
+// plainSocket reports whether nc is a plain TCP or unix socket (not TLS,
+// not a custom dialer's wrapper). Only those write a net.Buffers with one
+// system call (writev: through a wrapper each piece would be a write, or a
+// TLS record, of its own, so big arguments are copied into the buffer
+// instead), and only those can be peeked at (peekClosed).
+func plainSocket(nc net.Conn) bool {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return true

@@ -12,15 +12,8 @@ import (
 // errPeekData: bytes arrived that nobody asked for.
 var errPeekData = errors.New("client: unsolicited data on an idle connection")
 
-// canPeek reports whether peekClosed works on nc: plain TCP and unix
-// sockets (not TLS, not a custom dialer's wrapper).
-func canPeek(nc net.Conn) bool {
-	switch nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
-		return true
-	}
-	return false
-}
+// canPeek reports whether peekClosed works on nc.
+func canPeek(nc net.Conn) bool { return plainSocket(nc) }
 
 // peeker looks at an idle socket without reading it; one per connection,
 // so that looking allocates nothing.

@@ -33,7 +33,7 @@ import (
 const (
 	stQueued           uint32 = iota
 	stRequeued                // queued again after a connection that may have delivered it failed
-	stWritten                 // copied into a connection's write buffer
+	stWritten                 // handed to a connection's writer (in its write buffer, or written)
 	stDone                    // result stored; the caller is signalled
 	stAbandonedQueued         // the caller left while it was queued (or requeued)
 	stAbandonedWritten        // the caller left after it was written
@@ -42,7 +42,9 @@ const (
 // request is one unit of writing and reading: a command, or a whole
 // MULTI...EXEC block, and its reply or replies.
 type request struct {
-	// Set by the caller before enqueueing; read-only afterwards.
+	// Set by the caller before enqueueing; afterwards changed only by the
+	// request's owner between sends (setAsking), never while a connection
+	// holds it.
 	buf      []byte   // the encoded command(s), without the big arguments
 	big      []bigArg // large string arguments sent from where they are, in buf's gaps
 	bigLen   int      // their total length
@@ -97,19 +99,24 @@ type bigArg struct {
 // size is the length of r's wire form: buf and its big arguments.
 func (r *request) size() int { return len(r.buf) + r.bigLen }
 
+// appendWire appends r's wire form to dst: buf, with its big arguments
+// copied into their places.
+func (r *request) appendWire(dst []byte) []byte {
+	prev := 0
+	for _, b := range r.big {
+		dst = append(append(dst, r.buf[prev:b.at]...), b.s...)
+		prev = b.at
+	}
+	return append(dst, r.buf[prev:]...)
+}
+
 // flatten copies r's big arguments into buf, for the paths that write a
 // request as one buffer (dedicated connections).
 func (r *request) flatten() {
 	if len(r.big) == 0 {
 		return
 	}
-	out := make([]byte, 0, r.size())
-	prev := 0
-	for _, b := range r.big {
-		out = append(append(out, r.buf[prev:b.at]...), b.s...)
-		prev = b.at
-	}
-	r.buf = append(out, r.buf[prev:]...)
+	r.buf = r.appendWire(make([]byte, 0, r.size()))
 	r.dropBig()
 }
 
@@ -119,6 +126,10 @@ func (r *request) dropBig() {
 	clear(r.big)
 	r.big, r.bigLen = r.big[:0], 0
 }
+
+// maxPooledBig caps the big-argument list a pooled request keeps (an MSET
+// of thousands of big values would otherwise pin a long one).
+const maxPooledBig = 64
 
 // noDB marks a request that does not care which database is selected (the
 // handshake's and internal commands on a fresh connection).
@@ -140,6 +151,9 @@ func putRequest(r *request) {
 	}
 	r.buf = r.buf[:0]
 	r.dropBig()
+	if cap(r.big) > maxPooledBig {
+		r.big = nil
+	}
 	r.db, r.expect, r.start, r.internal = 0, 0, 0, nil
 	r.safe, r.retries, r.slot, r.readOnly = false, 0, NoSlot, false
 	r.resend, r.routed, r.asking, r.redirects = false, false, false, 0
