@@ -167,10 +167,10 @@ func (w *waitLists) link(r *request) *waitShard {
 	return sh
 }
 
-// woken finishes a wait on a linked r once a signal came, and reports, as
-// request.giveUp does, whether r was abandoned: the completion's signal (r is unlinked here), or the list's
-// (the context ended: r is abandoned, unless it completed meanwhile, and
-// then the second signal is taken).
+// woken finishes a wait on a linked r once a signal came, and reports
+// whether r was abandoned, as request.giveUp does. A signal to a linked r
+// is its completion's: r is unlinked here. An unlinked r was woken by its
+// list (the context ended): it is given up, unless it completed meanwhile.
 func (sh *waitShard) woken(r *request) (abandoned bool, exec Execution) {
 	sh.mu.Lock()
 	woken := !r.wlinked
@@ -189,9 +189,5 @@ func (sh *waitShard) woken(r *request) (abandoned bool, exec Execution) {
 	if !woken {
 		return false, 0 // the completion's signal
 	}
-	if abandoned, exec := r.abandon(); abandoned {
-		return true, exec
-	}
-	<-r.done // both signals were sent: take the other one
-	return false, 0
+	return r.giveUp()
 }

@@ -148,8 +148,8 @@ func (db Database) Command(ctx context.Context, args ...any) *Future {
 		f.startBlocking(db.m, r, db.target())
 		return f
 	}
-	pin := db.target()
-	f.call = call{m: db.m, r: r, node: pin, pinned: pin != nil, queued: true}
+	f.call = newCall(db.m, r, db.target())
+	f.call.queued = true
 	f.call.send(ctx)
 	if f.call.sendErr != nil || r.state.Load() == stDone {
 		// Done already (it failed to enter a connection, or its reply came

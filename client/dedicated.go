@@ -233,7 +233,7 @@ func (dc *dconn) selectDB(ctx context.Context, db int) error {
 	if db == dc.db || db == noDB {
 		return nil
 	}
-	vs, _, err := dc.roundTrip(ctx, resp.AppendCommandStrings(nil, "SELECT", itoa(db)), 1, dc.quick)
+	vs, _, err := dc.roundTrip(ctx, selectCommand(db), 1, dc.quick)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,16 @@ func (db Database) encode(dst []byte, args []any) ([]byte, error) {
 	for i, a := range args {
 		var err error
 		if dst, err = enc(dst, a); err != nil {
-			name, _ := argString(args[0])
-			return dst[:start], &CommandError{Command: name, Err: &resp.ArgError{Index: i, Err: err}}
+			return dst[:start], argError(args, i, err)
 		}
 	}
 	return dst, nil
+}
+
+// argError is the error for args[i], which the encoder refused with err.
+func argError(args []any, i int, err error) error {
+	name, _ := argString(args[0])
+	return &CommandError{Command: name, Err: &resp.ArgError{Index: i, Err: err}}
 }
 
 // bigArgMin: a string argument at least this long is not copied into its
@@ -78,10 +83,7 @@ func (db Database) encodeRequest(r *request, args []any) error {
 		}
 		var err error
 		if dst, err = DefaultEncode(dst, a); err != nil {
-			r.buf = dst[:0]
-			r.dropBig()
-			name, _ := argString(args[0])
-			return &CommandError{Command: name, Err: &resp.ArgError{Index: i, Err: err}}
+			return argError(args, i, err) // the caller recycles r
 		}
 	}
 	r.buf = dst
