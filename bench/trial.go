@@ -171,9 +171,9 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 }
 
 // perOpMicros is the CPU time from t0 to t1 in µs per op; NaN when either
-// reading failed (negative).
+// reading failed (negative) or no op was done.
 func perOpMicros(t0, t1 time.Duration, ops int64) float64 {
-	if t0 < 0 || t1 < 0 {
+	if t0 < 0 || t1 < 0 || ops <= 0 {
 		return math.NaN()
 	}
 	return float64(t1-t0) / float64(time.Microsecond) / float64(ops)

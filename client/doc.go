@@ -75,13 +75,19 @@
 // ...string and allocates nothing but the reply; a SET with a reused
 // argument slice allocates nothing at all.
 //
-// Arguments are encoded on the calling goroutine. A string argument of 2
-// KiB or more (with the default encoder) is not copied at all: Go strings
-// cannot change, so the writer sends it straight from the caller's string,
-// with one writev per batch on TCP and unix sockets (through TLS it is
-// copied once, into the write buffer). A []byte argument is always copied
-// when the command is issued, so changing it afterwards cannot change what
-// is sent, even for a Future or a caller whose ctx ended.
+// Arguments are encoded on the calling goroutine. A []byte argument is
+// always copied when the command is issued, so changing it afterwards
+// cannot change what is sent, even for a Future or a caller whose ctx
+// ended. A string argument of 2 KiB or more sent by Do, DoStrings or
+// Command on the shared connection, with no Encoder set on the handle, is
+// not copied at all: Go strings cannot change, so the writer sends it
+// straight from the caller's string, with one writev per batch on TCP and
+// unix sockets (through TLS it is copied once, into the write buffer).
+// Everywhere else (Multi, scripts, blocking commands, Dedicated, Watch, a
+// handle with an Encoder) string arguments are copied like the rest. A
+// string made with unsafe.String over bytes you go on changing is not
+// immutable: as for a []byte, leave those bytes alone until the reply came
+// (or copy them first).
 //
 // # Clusters
 //
