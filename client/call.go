@@ -149,9 +149,6 @@ const (
 // goroutines), and the error says whether it may have reached the server.
 func (cl *call) result(ctx context.Context) (resp.Value, error) {
 	for {
-		var v resp.Value
-		var err error
-		what := nextDone
 		if r := cl.r; cl.sendErr == nil {
 			attempts := r.tries()
 			abandoned, exec := false, Execution(0)
@@ -168,26 +165,36 @@ func (cl *call) result(ctx context.Context) (resp.Value, error) {
 				}
 			}
 			if abandoned {
-				err, what = &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}, nextAbandoned
+				cl.r = nil // it belongs to the I/O goroutines now
+				return resp.Value{}, &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}
+			}
+			if r.err == nil && !r.value.IsError() {
+				// A reply, not an error: nothing to classify or re-send.
+				// (This path touches as little memory as it can: after
+				// the wait, the caller's stack and request are cold.)
+				v := r.value
+				cl.recycle()
+				return v, nil
 			}
 		}
-		if what != nextAbandoned {
-			v, err, what = cl.outcome(ctx)
-		}
-		if cl.again(ctx, v, err, what) {
+		v, err, what := cl.outcome(ctx)
+		if what != nextDone && cl.again(ctx, v, err, what) {
 			cl.r.resetResult()
 			cl.send(ctx)
 			continue
 		}
-		if what != nextAbandoned {
-			if cl.collect != nil {
-				cl.collect(cl.r)
-			}
-			putRequest(cl.r)
-		}
-		cl.r = nil
+		cl.recycle()
 		return v, err
 	}
+}
+
+// recycle hands the finished request to collect, if set, then to the pool.
+func (cl *call) recycle() {
+	if cl.collect != nil {
+		cl.collect(cl.r)
+	}
+	putRequest(cl.r)
+	cl.r = nil
 }
 
 // again decides whether (and where) to re-send after an attempt.

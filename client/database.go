@@ -90,9 +90,9 @@ func (db Database) Mux() *Mux { return db.m }
 // (NotExecuted tells whether it was never sent); the reply, if it comes, is
 // read and dropped.
 func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
-	if len(args) >= 3 {
-		if s, cmd, keys, rest, ok := evalScript(args); ok {
-			return s.run(ctx, db, cmd, keys, rest, cmd == "EVALSHA_RO")
+	if len(args) >= 3 && mayBeEval(args[0]) {
+		if v, err, ok := db.doEval(ctx, args); ok {
+			return v, err
 		}
 	}
 	r, blocking, err := db.prepare(ctx, args)
@@ -100,13 +100,37 @@ func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, err
 	}
 	if blocking {
-		v, err := db.m.doBlocking(ctx, r, db.target())
-		putRequest(r)
-		return v, err
+		return db.doBlocking(ctx, r)
 	}
 	cl := newCall(db.m, r, db.target())
 	cl.send(ctx)
 	return cl.result(ctx)
+}
+
+// The rare paths of Do live in functions of their own, so that Do's frame,
+// which every waiting caller keeps on its stack, stays small: after a wait
+// the stack is cold, and each of its cache lines touched is a miss.
+
+// doEval runs an EVAL or EVAL_RO as a cached script; ok is false when the
+// arguments do not make one (the server then says what is wrong).
+//
+//go:noinline
+func (db Database) doEval(ctx context.Context, args []any) (v resp.Value, err error, ok bool) {
+	s, cmd, keys, rest, ok := evalScript(args)
+	if !ok {
+		return v, nil, false
+	}
+	v, err = s.run(ctx, db, cmd, keys, rest, cmd == "EVALSHA_RO")
+	return v, err, true
+}
+
+// doBlocking runs r, a blocking command, on a dedicated connection.
+//
+//go:noinline
+func (db Database) doBlocking(ctx context.Context, r *request) (resp.Value, error) {
+	v, err := db.m.doBlocking(ctx, r, db.target())
+	putRequest(r)
+	return v, err
 }
 
 // target is the node the handle is pinned to, or nil to route.

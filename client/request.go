@@ -41,48 +41,61 @@ const (
 
 // request is one unit of writing and reading: a command, or a whole
 // MULTI...EXEC block, and its reply or replies.
+//
+// Its fields are laid out by who touches them when, in 64-byte cache lines
+// (a request is 320 bytes, a size class of whole lines, so every request
+// starts on a line boundary and the lines fall where the comments say): with thousands of callers, a request is cold by the time
+// the writer, the reader and then its caller get to it, and each line one
+// of them touches is a cache miss. The writer touches lines 0 and 1, the
+// reader lines 1 to 3 (for a plain reply), the woken caller lines 2 and 3.
+// TestRequestLayout keeps it so.
 type request struct {
-	// Set by the caller before enqueueing; afterwards changed only by the
-	// request's owner between sends (setAsking), never while a connection
-	// holds it.
-	buf      []byte   // the encoded command(s), without the big arguments
-	big      []bigArg // large string arguments sent from where they are, in buf's gaps
-	bigLen   int      // their total length
-	db       int      // database to run in; noDB means "whatever is selected"
-	expect   int      // replies that belong to this request (1, or n+2 for a transaction)
-	safe     bool     // read-only or idempotent: may be replayed after an unknown outcome
-	slot     int      // hash slot under a sharded router, else NoSlot
-	readOnly bool     // the command does not write (a replica may serve it)
+	// Line 0. Set by the caller before enqueueing; afterwards changed only
+	// by the request's owner between sends (setAsking), never while a
+	// connection holds it.
+	buf    []byte   // the encoded command(s), without the big arguments
+	big    []bigArg // large string arguments sent from where they are, in buf's gaps
+	bigLen int      // their total length
+	db     int      // database to run in; noDB means "whatever is selected"
 
-	// Owned by whoever owns the request (caller, then I/O goroutines).
-	retries   int          // re-sends left
-	resend    bool         // a single command the I/O goroutines may re-send when turned away (see Node.turnedAway)
-	routed    bool         // not pinned to a node: MOVED and ASK may send it elsewhere
-	asking    bool         // buf starts with ASKING (and expect counts its reply)
-	redirects int          // MOVED and ASK redirections followed so far
-	attempts  atomic.Int32 // times handed to a connection (read by a caller that gives up)
-	everSent  atomic.Bool  // some connection may have delivered it to the server
-
-	// Set by the writer before it publishes the request to the reader.
-	start    int64                         // offset of its first byte in the connection's output stream
-	internal func(*conn, resp.Value) error // non-nil for the client's own requests (SELECT): takes the reply; an error fails the connection
-
-	// Written by the I/O goroutines, read by the caller after done.
-	replies []resp.Value // all replies, when expect > 1
-	value   resp.Value   // the (last) reply
-	err     error        // a connection failure instead of a reply
-	exec    Execution    // with err: whether the request may have been sent
-
-	state atomic.Uint32
+	// Line 1: what every party reads or writes on every command.
+	state    atomic.Uint32 // see the states above
+	attempts atomic.Int32  // times handed to a connection (read by a caller that gives up)
+	everSent atomic.Bool   // some connection may have delivered it to the server
+	exec     Execution     // with err: whether the request may have been sent (I/O goroutines, then caller)
+	resend   bool          // a single command the I/O goroutines may re-send when turned away (see Node.turnedAway); set by the caller
+	expect   int           // replies that belong to this request (1, or n+2 for a transaction); set by the caller
+	// internal is non-nil for the client's own requests (SELECT): it takes
+	// the reply, and an error fails the connection. Set before publishing.
+	internal func(*conn, resp.Value) error
 	// done is signalled once per use on reaching stDone, and once more
 	// when the caller's context ends while the request is in its waiter
 	// list (ctxwait.go): capacity 2.
-	done chan struct{}
+	done    chan struct{}
+	start   int64 // offset of its first byte in the connection's output stream (the writer's)
+	slot    int   // hash slot under a sharded router, else NoSlot (the caller's)
+	retries int   // re-sends left (the owner's)
+
+	// Lines 2 and 3. Written by the I/O goroutines, read by the caller
+	// after done.
+	value resp.Value // the (last) reply
+	err   error      // a connection failure instead of a reply
+
+	// The rest: the caller's (or whoever owns the request), and the
+	// replies of a transaction.
+	replies   []resp.Value // all replies, when expect > 1 (I/O goroutines)
+	redirects int          // MOVED and ASK redirections followed so far
+	safe      bool         // read-only or idempotent: may be replayed after an unknown outcome
+	readOnly  bool         // the command does not write (a replica may serve it)
+	routed    bool         // not pinned to a node: MOVED and ASK may send it elsewhere
+	asking    bool         // buf starts with ASKING (and expect counts its reply)
 
 	// A waiter list's links, guarded by the list shard's lock.
-	wnext, wprev *request
 	wlinked      bool
 	wshard       uint8 // which shard of a context's lists
+	wnext, wprev *request
+
+	_ [48]byte // to 320 bytes: a size class whose blocks start on a line
 }
 
 // bigArg is a large string argument that a request's buf leaves out: its
@@ -111,7 +124,10 @@ func (r *request) appendWire(dst []byte) []byte {
 }
 
 // flatten copies r's big arguments into buf, for the paths that write a
-// request as one buffer (dedicated connections).
+// request as one buffer (dedicated connections). (Not inlined: its locals
+// would grow the frames of the common paths that call it, see Database.Do.)
+//
+//go:noinline
 func (r *request) flatten() {
 	if len(r.big) == 0 {
 		return

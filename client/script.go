@@ -173,6 +173,24 @@ func (c *scriptCache) newGeneration() {
 	c.mu.Unlock()
 }
 
+// mayBeEval reports whether a command name argument may be EVAL or EVAL_RO
+// (a cheap test before evalScript's).
+func mayBeEval(name any) bool {
+	var n int
+	var c byte
+	switch s := name.(type) {
+	case string:
+		if n = len(s); n > 0 {
+			c = s[0]
+		}
+	case []byte:
+		if n = len(s); n > 0 {
+			c = s[0]
+		}
+	}
+	return (n == 4 || n == 7) && c|0x20 == 'e'
+}
+
 // evalScript recognises EVAL and EVAL_RO passed to Do, which the client
 // runs through a Script (EVALSHA first) as the seed did. It returns the
 // script, the matching EVALSHA command, and the keys and arguments.
