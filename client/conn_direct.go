@@ -118,6 +118,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 	}
 	total := len(sel) + r.size()
 	r.state.Store(stWritten)
+	r.attempts.Add(1)
 	r.start = c.offset + int64(len(sel))
 	deadline, _ := ctx.Deadline()
 	if t := c.s.socketTimeout; t > 0 {
