@@ -77,8 +77,14 @@ func (db Database) encodeRequest(r *request, args []any) error {
 	}
 	dst := resp.AppendArrayHeader(r.buf[:0], len(args))
 	for i, a := range args {
-		if s, ok := a.(string); ok && len(s) >= bigArgMin {
-			dst = r.appendBig(dst, s)
+		if s, ok := a.(string); ok {
+			// The commonest argument, encoded here rather than through
+			// DefaultEncode: two calls fewer, and a shallower stack.
+			if len(s) >= bigArgMin {
+				dst = r.appendBig(dst, s)
+			} else {
+				dst = resp.AppendBulkString(dst, s)
+			}
 			continue
 		}
 		var err error
