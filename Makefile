@@ -10,10 +10,11 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
 PKGS := $(addsuffix /...,$(MODULE_DIRS))
 
 FUZZTIME ?= 30s
+BENCHFLAGS ?=
 TEST_TIMEOUT ?= 14m
 TESTFLAGS ?=
 
-.PHONY: all test vet fmt fmtcheck run bench fuzz ensure-redis clean
+.PHONY: all test vet fmt fmtcheck run bench bench-go fuzz ensure-redis clean
 
 all: test
 
@@ -40,8 +41,13 @@ fmt:
 run: ensure-redis
 	$(GO) run ./client/cmd/quickstart
 
-## bench: the benchmarks of every module.
+## bench: the side-by-side comparison with go-redis, rueidis and radix
+## (bench/README.md; about half an hour, BENCHFLAGS=-quick for a minute).
 bench: ensure-redis
+	$(GO) run ./bench $(BENCHFLAGS)
+
+## bench-go: the go test benchmarks of every module.
+bench-go: ensure-redis
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## fuzz: every fuzz target of the workspace for FUZZTIME each.
