@@ -150,3 +150,23 @@ func TestScriptInMulti(t *testing.T) {
 		t.Fatalf("after NOSCRIPT in MULTI: %v", err)
 	}
 }
+
+// TestMayBeEval: the cheap test in front of evalScript lets through every
+// spelling evalScript recognises (so Do never sends EVAL itself), and
+// turns away the common commands.
+func TestMayBeEval(t *testing.T) {
+	for _, name := range []any{"EVAL", "eval", "Eval", []byte("EVAL"), []byte("eVaL"), "EVAL_RO", "eval_ro", []byte("Eval_Ro")} {
+		args := []any{name, "return 1", 0}
+		if !mayBeEval(name) {
+			t.Errorf("mayBeEval(%q) = false", name)
+		}
+		if _, _, _, _, ok := evalScript(args); !ok {
+			t.Errorf("evalScript does not recognise %q", name)
+		}
+	}
+	for _, name := range []any{"GET", "SET", "", "E", "HGETALL", "EVALSHA_RO", 42, nil, []byte{}} {
+		if mayBeEval(name) {
+			t.Errorf("mayBeEval(%v) = true", name)
+		}
+	}
+}
