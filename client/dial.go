@@ -105,7 +105,7 @@ func (d *dialer) dialOne(ctx context.Context, ep endpoint) (*rawConn, error) {
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	rc := &rawConn{nc: nc, rd: resp.NewReaderSize(nc, d.s.recvBufferSize, resp.Limits{}), addr: ep.String()}
+	rc := &rawConn{nc: nc, rd: resp.NewReaderSize(newSpinReader(nc), d.s.recvBufferSize, resp.Limits{}), addr: ep.String()}
 	err = handshake(rc, d.s)
 	if !stop() {
 		err = errors.Join(err, ctx.Err())
