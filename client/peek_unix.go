@@ -26,12 +26,8 @@ type peeker struct {
 }
 
 func newPeeker(nc net.Conn) *peeker {
-	sc, ok := nc.(syscall.Conn)
+	raw, ok := rawSocket(nc)
 	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
 		return nil
 	}
 	p := &peeker{raw: raw}

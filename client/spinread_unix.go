@@ -34,12 +34,8 @@ const readSpins = 4
 // newSpinReader returns a spinReader for a plain TCP or unix socket, and
 // nc itself for anything else (TLS, a custom dialer's wrapper).
 func newSpinReader(nc net.Conn) io.Reader {
-	sc, ok := nc.(syscall.Conn)
-	if !ok || !plainSocket(nc) {
-		return nc
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw, ok := rawSocket(nc)
+	if !ok {
 		return nc
 	}
 	s := &spinReader{raw: raw}
@@ -86,4 +82,15 @@ func (s *spinReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return s.n, nil
+}
+
+// rawSocket returns the raw connection under a plain socket (see
+// plainSocket), for reading it with system calls of our own.
+func rawSocket(nc net.Conn) (syscall.RawConn, bool) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok || !plainSocket(nc) {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	return raw, err == nil
 }
