@@ -44,9 +44,10 @@ const (
 //
 // Its fields are laid out by who touches them when, in 64-byte cache lines
 // (a request is 320 bytes, a size class of whole lines, so every request
-// starts on a line boundary and the lines fall where the comments say): with thousands of callers, a request is cold by the time
-// the writer, the reader and then its caller get to it, and each line one
-// of them touches is a cache miss. The writer touches lines 0 and 1, the
+// starts on a line boundary and the lines fall where the comments say):
+// with thousands of callers, a request is cold by the time the writer, the
+// reader and then its caller get to it, and each line one of them touches
+// is a cache miss. The writer touches lines 0 and 1, the
 // reader lines 1 to 3 (for a plain reply), the woken caller lines 2 and 3.
 // TestRequestLayout keeps it so.
 type request struct {

@@ -5,6 +5,7 @@ package client
 import (
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"syscall"
 )
@@ -76,7 +77,7 @@ func (s *spinReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	if s.err != nil {
-		return 0, s.err
+		return 0, os.NewSyscallError("read", s.err) // as net.Conn's Read says it
 	}
 	if s.n == 0 {
 		return 0, io.EOF
