@@ -34,7 +34,7 @@ func BenchmarkDoContext(b *testing.B) {
 				for g := range keys {
 					set[g], get[g] = []any{"SET", keys[g], val}, []any{"GET", keys[g]}
 				}
-				b.ReportAllocs()
+				defer measure(b, m, srv)()
 				runConcurrent(b, conc, func(g int, i int) {
 					args := set[g]
 					if i%2 == 1 {

@@ -41,8 +41,9 @@ const (
 
 // waitLists are the waiter lists of one context.
 type waitLists struct {
-	fired  atomic.Bool // the context ended: the lists are being or have been woken
-	stop   func() bool // unregisters the AfterFunc
+	done   <-chan struct{} // the context's Done: the key (and it stays alive with w)
+	fired  atomic.Bool     // the context ended: the lists are being or have been woken
+	stop   func() bool     // unregisters the AfterFunc
 	shards [waitShards]waitShard
 }
 
@@ -56,10 +57,19 @@ type waitShard struct {
 }
 
 // sighting is a slot of the lossy table: the last context seen there and
-// how many times in a row.
+// how many times in a row; and the waiter lists last found for a context of
+// this slot, so that a caller of a shared context finds them with two loads
+// rather than a sync.Map lookup (hashing an interface: 5% of the client's
+// CPU at 2048 goroutines).
 type sighting struct {
-	done atomic.Value // <-chan struct{}
-	n    atomic.Int32
+	lists atomic.Pointer[waitLists]
+	done  atomic.Value // <-chan struct{}
+	n     atomic.Int32
+}
+
+// sighting returns the slot of the lossy table for done.
+func (m *Mux) sighting(done <-chan struct{}) *sighting {
+	return &m.sightings[reflect.ValueOf(done).Pointer()/64%sightSlots]
 }
 
 // shardSeq spreads requests over the shards as the pool makes them.
@@ -69,10 +79,20 @@ var shardSeq atomic.Uint32
 // them once the context has been seen often enough; nil means wait with a
 // select.
 func (m *Mux) waitLists(ctx context.Context, done <-chan struct{}) *waitLists {
-	if w, ok := m.waiters.Load(done); ok {
-		return w.(*waitLists)
+	s := m.sighting(done)
+	if w := s.lists.Load(); w != nil && w.done == done && !w.fired.Load() {
+		return w
 	}
-	s := &m.sightings[reflect.ValueOf(done).Pointer()/64%sightSlots]
+	if v, ok := m.waiters.Load(done); ok {
+		w := v.(*waitLists)
+		s.lists.Store(w)
+		if w.fired.Load() {
+			// Ended meanwhile: its drop may have missed this store (fired
+			// is set before the drop).
+			s.lists.CompareAndSwap(w, nil)
+		}
+		return w
+	}
 	if last, _ := s.done.Load().(<-chan struct{}); last != done {
 		s.done.Store(done)
 		s.n.Store(1)
@@ -81,7 +101,7 @@ func (m *Mux) waitLists(ctx context.Context, done <-chan struct{}) *waitLists {
 	if s.n.Add(1) < sharedAfter || m.nwaiters.Load() >= maxWaitLists || m.closed.Load() || ctx.Err() != nil {
 		return nil
 	}
-	w := new(waitLists)
+	w := &waitLists{done: done}
 	w.stop = context.AfterFunc(ctx, func() {
 		w.fired.Store(true)
 		m.dropWaitLists(done, w)
@@ -93,6 +113,7 @@ func (m *Mux) waitLists(ctx context.Context, done <-chan struct{}) *waitLists {
 	}
 	m.nwaiters.Add(1)
 	m.listsMade.Add(1)
+	s.lists.Store(w)
 	if w.fired.Load() || m.closed.Load() {
 		// Ended (or closed) while being stored: its AfterFunc may have
 		// missed the entry.
@@ -103,6 +124,7 @@ func (m *Mux) waitLists(ctx context.Context, done <-chan struct{}) *waitLists {
 
 // dropWaitLists forgets w, if it is still done's.
 func (m *Mux) dropWaitLists(done <-chan struct{}, w *waitLists) {
+	m.sighting(done).lists.CompareAndSwap(w, nil)
 	if m.waiters.CompareAndDelete(done, w) {
 		m.nwaiters.Add(-1)
 	}

@@ -146,6 +146,11 @@ func TestSharedContextsEndingUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d of %d rounds' contexts had waiter lists", listed, rounds)
 	waitFor(t, "the ended contexts' lists to be forgotten", func() bool { return m.nwaiters.Load() == 0 })
+	for i := range m.sightings {
+		if w := m.sightings[i].lists.Load(); w != nil {
+			t.Fatalf("sighting slot %d still holds the waiter lists of an ended context (fired %v)", i, w.fired.Load())
+		}
+	}
 	if s, err := String(db.Do(testCtx(t), "ECHO", "after")); err != nil || s != "after" {
 		t.Fatalf("after the rounds: %q, %v", s, err)
 	}
