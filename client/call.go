@@ -138,49 +138,79 @@ const (
 )
 
 // result waits for the reply, re-sending while the rules allow, and
-// recycles the request.
+// recycles the request. (Do and DoStrings run the same first steps in
+// their own frames: see plain.)
+func (cl *call) result(ctx context.Context) (resp.Value, error) {
+	if cl.sendErr == nil {
+		if err := cl.wait(ctx); err != nil {
+			return resp.Value{}, err
+		}
+		if r := cl.r; r.plain() {
+			v := r.value
+			cl.recycle()
+			return v, nil
+		}
+	}
+	return cl.settle(ctx)
+}
+
+// wait waits for the current send's request to complete, or for ctx to
+// end: then the request is abandoned (it belongs to the I/O goroutines
+// from then on) and the error says whether it may have reached the server.
 //
 // The caller waits here, for its request's completion or its ctx's end
 // (through the waiter lists when ctx is shared by many callers: see
-// ctxwait.go), and not in a function further down: the garbage collector
-// walks every waiting caller's stack frame by frame at each cycle, and with
-// thousands of callers waiting that walk was a sixth of the client's CPU.
-// When ctx ends first, the request is abandoned (it then belongs to the I/O
-// goroutines), and the error says whether it may have reached the server.
-func (cl *call) result(ctx context.Context) (resp.Value, error) {
-	for {
-		if r := cl.r; cl.sendErr == nil {
-			attempts := r.tries()
-			abandoned, exec := false, Execution(0)
-			if done := ctx.Done(); done == nil {
-				<-r.done
-			} else if sh := cl.m.link(ctx, done, r); sh != nil {
-				<-r.done
-				abandoned, exec = sh.woken(r)
-			} else {
-				select {
-				case <-r.done:
-				case <-done:
-					abandoned, exec = r.giveUp()
-				}
-			}
-			if abandoned {
-				cl.r = nil // it belongs to the I/O goroutines now
-				return resp.Value{}, &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}
-			}
-			if r.err == nil && !r.value.IsError() {
-				// A reply, not an error: nothing to classify or re-send.
-				// (This path touches as little memory as it can: after
-				// the wait, the caller's stack and request are cold.)
-				v := r.value
-				cl.recycle()
-				return v, nil
-			}
+// ctxwait.go), one frame below Do, and not further down: the garbage
+// collector walks every waiting caller's stack frame by frame at each
+// cycle, and with thousands of callers waiting that walk was a sixth of
+// the client's CPU. Its frame is small for the same reason as Do's (see
+// Do): after the wait, every cache line of the stack touched is a miss.
+func (cl *call) wait(ctx context.Context) error {
+	r := cl.r
+	attempts := r.tries()
+	abandoned, exec := false, Execution(0)
+	if done := ctx.Done(); done == nil {
+		<-r.done
+	} else if sh := cl.m.link(ctx, done, r); sh != nil {
+		<-r.done
+		abandoned, exec = sh.woken(r)
+	} else {
+		select {
+		case <-r.done:
+		case <-done:
+			abandoned, exec = r.giveUp()
 		}
+	}
+	if abandoned {
+		return cl.abandoned(ctx, exec, attempts)
+	}
+	return nil
+}
+
+// abandoned is wait's error for a request given up after attempts tries.
+//
+//go:noinline
+func (cl *call) abandoned(ctx context.Context, exec Execution, attempts int) error {
+	cl.r = nil // it belongs to the I/O goroutines now
+	return &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}
+}
+
+// settle finishes a call whose send failed or whose request completed
+// with something other than a plain reply (plain): it classifies the
+// outcome, re-sends while the rules allow, and recycles the request.
+//
+//go:noinline
+func (cl *call) settle(ctx context.Context) (resp.Value, error) {
+	for {
 		v, err, what := cl.outcome(ctx)
 		if what != nextDone && cl.again(ctx, v, err, what) {
 			cl.r.resetResult()
 			cl.send(ctx)
+			if cl.sendErr == nil {
+				if err := cl.wait(ctx); err != nil {
+					return resp.Value{}, err
+				}
+			}
 			continue
 		}
 		cl.recycle()

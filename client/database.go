@@ -104,12 +104,27 @@ func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	}
 	cl := newCall(db.m, r, db.target())
 	cl.send(ctx)
-	return cl.result(ctx)
+	if cl.sendErr == nil {
+		// call.result, with its common case here: the reply goes from
+		// the request straight into Do's results.
+		if err := cl.wait(ctx); err != nil {
+			return resp.Value{}, err
+		}
+		if r.plain() {
+			v := r.value
+			putRequest(r)
+			return v, nil
+		}
+	}
+	return cl.settle(ctx)
 }
 
 // The rare paths of Do live in functions of their own, so that Do's frame,
 // which every waiting caller keeps on its stack, stays small: after a wait
-// the stack is cold, and each of its cache lines touched is a miss.
+// the stack is cold, and each of its cache lines touched is a miss. For
+// the same reason Do runs the common case of call.result itself: a reply
+// returned through one frame more is copied once more, and resp.Value with
+// an error is too large to be returned in registers.
 
 // doEval runs an EVAL or EVAL_RO as a cached script; ok is false when the
 // arguments do not make one (the server then says what is wrong).
@@ -258,7 +273,17 @@ func (db Database) DoStrings(ctx context.Context, args ...string) (resp.Value, e
 	}
 	cl := newCall(db.m, r, db.target())
 	cl.send(ctx)
-	return cl.result(ctx)
+	if cl.sendErr == nil { // as Do
+		if err := cl.wait(ctx); err != nil {
+			return resp.Value{}, err
+		}
+		if r.plain() {
+			v := r.value
+			putRequest(r)
+			return v, nil
+		}
+	}
+	return cl.settle(ctx)
 }
 
 func (db Database) decoder() DecodeFunc {

@@ -227,6 +227,11 @@ func (r *request) takeForWrite() bool {
 	return r.state.CompareAndSwap(stQueued, stWritten) || r.state.CompareAndSwap(stRequeued, stWritten)
 }
 
+// plain reports whether the completed request holds a reply that is not an
+// error: nothing to classify or re-send. (It reads as little of the request
+// as it can: after the wait, the caller's stack and request are cold.)
+func (r *request) plain() bool { return r.err == nil && !r.value.IsError() }
+
 // resetResult clears a completed request's result so it can be sent again.
 func (r *request) resetResult() {
 	clear(r.replies)
