@@ -201,13 +201,13 @@ func TestBigArgumentsInRequests(t *testing.T) {
 	v := strings.Repeat("x", bigArgMin)
 	args := []any{"SET", "k", v, "EX", 10}
 	r := getRequest()
-	if err := (Database{}).encodeRequest(r, args); err != nil {
+	if err := (&Database{}).encodeRequest(r, args); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.big) != 1 || r.bigLen != len(v) || r.size() != len(r.buf)+len(v) {
 		t.Fatalf("big = %d pieces, %d bytes; size %d", len(r.big), r.bigLen, r.size())
 	}
-	want, err := (Database{}).encode(nil, args)
+	want, err := (&Database{}).encode(nil, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestBigArgumentsInRequests(t *testing.T) {
 	}
 	putRequest(r)
 	r = getRequest()
-	if err := (Database{}).encodeRequest(r, args); err != nil {
+	if err := (&Database{}).encodeRequest(r, args); err != nil {
 		t.Fatal(err)
 	}
 	r.setAsking(true)
@@ -229,7 +229,7 @@ func TestBigArgumentsInRequests(t *testing.T) {
 	}
 	putRequest(r)
 	r = getRequest()
-	if err := (Database{}).encodeRequest(r, args); err != nil {
+	if err := (&Database{}).encodeRequest(r, args); err != nil {
 		t.Fatal(err)
 	}
 	big := r.big

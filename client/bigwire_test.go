@@ -78,7 +78,7 @@ func wireCases(t *testing.T, n int) (cases []wireCase, bigs int) {
 		var plain []byte
 		if wc.anyArgs != nil {
 			var err error
-			if plain, err = (Database{}).encode(nil, wc.anyArgs); err != nil {
+			if plain, err = (&Database{}).encode(nil, wc.anyArgs); err != nil {
 				t.Fatal(err)
 			}
 		} else {
@@ -100,7 +100,7 @@ func (wc wireCase) request(t *testing.T) *request {
 	t.Helper()
 	r := getRequest()
 	if wc.anyArgs != nil {
-		if err := (Database{}).encodeRequest(r, wc.anyArgs); err != nil {
+		if err := (&Database{}).encodeRequest(r, wc.anyArgs); err != nil {
 			t.Fatal(err)
 		}
 	} else {

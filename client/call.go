@@ -195,6 +195,14 @@ func (cl *call) abandoned(ctx context.Context, exec Execution, attempts int) err
 	return &RequestError{Addr: cl.c.addr, Exec: exec, Attempts: attempts, Err: ctx.Err()}
 }
 
+// settleInto is settle with the results stored through pointers, so that
+// Do's frame needs no room for them (see Do).
+//
+//go:noinline
+func (cl *call) settleInto(ctx context.Context, v *resp.Value, err *error) {
+	*v, *err = cl.settle(ctx)
+}
+
 // settle finishes a call whose send failed or whose request completed
 // with something other than a plain reply (plain): it classifies the
 // outcome, re-sends while the rules allow, and recycles the request.

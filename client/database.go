@@ -89,34 +89,34 @@ func (db Database) Mux() *Mux { return db.m }
 // When ctx ends first, Do returns at once with an error wrapping ctx.Err()
 // (NotExecuted tells whether it was never sent); the reply, if it comes, is
 // read and dropped.
-func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
-	if len(args) >= 3 && mayBeEval(args[0]) {
-		if v, err, ok := db.doEval(ctx, args); ok {
-			return v, err
-		}
+func (db Database) Do(ctx context.Context, args ...any) (v resp.Value, err error) {
+	if len(args) >= 3 && mayBeEval(args[0]) && db.doEval(ctx, args, &v, &err) {
+		return v, err
 	}
 	r, blocking, err := db.prepare(ctx, args)
 	if err != nil {
-		return resp.Value{}, err
+		return v, err
 	}
 	if blocking {
-		return db.doBlocking(ctx, r)
+		db.doBlocking(ctx, r, &v, &err)
+		return v, err
 	}
 	cl := newCall(db.m, r, db.target())
 	cl.send(ctx)
 	if cl.sendErr == nil {
 		// call.result, with its common case here: the reply goes from
 		// the request straight into Do's results.
-		if err := cl.wait(ctx); err != nil {
-			return resp.Value{}, err
+		if err = cl.wait(ctx); err != nil {
+			return v, err
 		}
 		if r.plain() {
-			v := r.value
+			v = r.value
 			putRequest(r)
 			return v, nil
 		}
 	}
-	return cl.settle(ctx)
+	cl.settleInto(ctx, &v, &err)
+	return v, err
 }
 
 // The rare paths of Do live in functions of their own, so that Do's frame,
@@ -130,26 +130,25 @@ func (db Database) Do(ctx context.Context, args ...any) (resp.Value, error) {
 // arguments do not make one (the server then says what is wrong).
 //
 //go:noinline
-func (db Database) doEval(ctx context.Context, args []any) (v resp.Value, err error, ok bool) {
+func (db *Database) doEval(ctx context.Context, args []any, v *resp.Value, err *error) (ok bool) {
 	s, cmd, keys, rest, ok := evalScript(args)
 	if !ok {
-		return v, nil, false
+		return false
 	}
-	v, err = s.run(ctx, db, cmd, keys, rest, cmd == "EVALSHA_RO")
-	return v, err, true
+	*v, *err = s.run(ctx, *db, cmd, keys, rest, cmd == "EVALSHA_RO")
+	return true
 }
 
 // doBlocking runs r, a blocking command, on a dedicated connection.
 //
 //go:noinline
-func (db Database) doBlocking(ctx context.Context, r *request) (resp.Value, error) {
-	v, err := db.m.doBlocking(ctx, r, db.target())
+func (db *Database) doBlocking(ctx context.Context, r *request, v *resp.Value, err *error) {
+	*v, *err = db.m.doBlocking(ctx, r, db.target())
 	putRequest(r)
-	return v, err
 }
 
 // target is the node the handle is pinned to, or nil to route.
-func (db Database) target() *Node {
+func (db *Database) target() *Node {
 	if db.node != nil {
 		return db.node
 	}
@@ -203,7 +202,7 @@ func (db Database) Command(ctx context.Context, args ...any) *Future {
 
 // prepare validates and encodes a command into a new request, and says
 // whether it blocks (and so must run on a dedicated connection).
-func (db Database) prepare(ctx context.Context, args []any) (*request, bool, error) {
+func (db *Database) prepare(ctx context.Context, args []any) (*request, bool, error) {
 	ci, slot, err := analyze(db, ctx, args, argString, argText)
 	if err != nil {
 		return nil, false, err
@@ -226,7 +225,7 @@ func (db Database) prepare(ctx context.Context, args []any) (*request, bool, err
 // or subcommand name, text any argument's bytes.
 // (It must not pass args itself to a func value: for []string that would
 // move the caller's variadic slice to the heap.)
-func analyze[A any](db Database, ctx context.Context, args []A, name, text func(A) (string, bool)) (*CommandInfo, int, error) {
+func analyze[A any](db *Database, ctx context.Context, args []A, name, text func(A) (string, bool)) (*CommandInfo, int, error) {
 	ci, err := check(db.m, args, name)
 	if err != nil {
 		return nil, NoSlot, err
@@ -246,7 +245,7 @@ func analyze[A any](db Database, ctx context.Context, args []A, name, text func(
 }
 
 // setup sets a request's routing and retry fields.
-func (db Database) setup(r *request, ci *CommandInfo, slot int) {
+func (db *Database) setup(r *request, ci *CommandInfo, slot int) {
 	r.db, r.expect, r.slot, r.resend = db.db, 1, slot, true
 	r.readOnly = ci.Is(FlagReadOnly)
 	r.safe, r.retries = db.idempotent || r.readOnly, db.retries
@@ -257,33 +256,42 @@ func (db Database) setup(r *request, ci *CommandInfo, slot int) {
 // to an interface, it allocates nothing but the reply: a SET costs no
 // allocation at all when args is a slice you reuse. EVAL is sent as is
 // (Do caches scripts; Script does too).
-func (db Database) DoStrings(ctx context.Context, args ...string) (resp.Value, error) {
-	ci, slot, err := analyze(db, ctx, args, stringText, stringText)
+func (db Database) DoStrings(ctx context.Context, args ...string) (v resp.Value, err error) {
+	r, blocking, err := db.prepareStrings(ctx, args)
 	if err != nil {
-		return resp.Value{}, err
+		return v, err
 	}
-	r := getRequest()
-	r.encodeStrings(args)
-	db.setup(r, ci, slot)
-	if blocks(ci, args, stringText) {
+	if blocking {
 		r.flatten()
-		v, err := db.m.doBlocking(ctx, r, db.target())
-		putRequest(r)
+		db.doBlocking(ctx, r, &v, &err)
 		return v, err
 	}
 	cl := newCall(db.m, r, db.target())
 	cl.send(ctx)
 	if cl.sendErr == nil { // as Do
-		if err := cl.wait(ctx); err != nil {
-			return resp.Value{}, err
+		if err = cl.wait(ctx); err != nil {
+			return v, err
 		}
 		if r.plain() {
-			v := r.value
+			v = r.value
 			putRequest(r)
 			return v, nil
 		}
 	}
-	return cl.settle(ctx)
+	cl.settleInto(ctx, &v, &err)
+	return v, err
+}
+
+// prepareStrings is prepare for DoStrings.
+func (db *Database) prepareStrings(ctx context.Context, args []string) (*request, bool, error) {
+	ci, slot, err := analyze(db, ctx, args, stringText, stringText)
+	if err != nil {
+		return nil, false, err
+	}
+	r := getRequest()
+	r.encodeStrings(args)
+	db.setup(r, ci, slot)
+	return r, blocks(ci, args, stringText), nil
 }
 
 func (db Database) decoder() DecodeFunc {

@@ -90,7 +90,8 @@ func (c *Conn) Send(ctx context.Context, args ...any) error {
 	if len(args) == 0 {
 		return &CommandError{Err: ErrEmptyCommand}
 	}
-	buf, err := Database{m: c.m}.encode(nil, args)
+	db := Database{m: c.m}
+	buf, err := db.encode(nil, args)
 	if err != nil {
 		return err
 	}

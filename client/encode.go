@@ -39,7 +39,7 @@ func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 }
 
 // encode appends args as a command with the handle's encoder.
-func (db Database) encode(dst []byte, args []any) ([]byte, error) {
+func (db *Database) encode(dst []byte, args []any) ([]byte, error) {
 	enc := db.enc
 	if enc == nil {
 		enc = DefaultEncode
@@ -69,7 +69,7 @@ const bigArgMin = 2 << 10
 
 // encodeRequest encodes args into r: as encode does, except that with the
 // default encoder big string arguments are referred to, not copied.
-func (db Database) encodeRequest(r *request, args []any) error {
+func (db *Database) encodeRequest(r *request, args []any) error {
 	if db.enc != nil {
 		var err error
 		r.buf, err = db.encode(r.buf[:0], args)

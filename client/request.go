@@ -230,7 +230,7 @@ func (r *request) takeForWrite() bool {
 // plain reports whether the completed request holds a reply that is not an
 // error: nothing to classify or re-send. (It reads as little of the request
 // as it can: after the wait, the caller's stack and request are cold.)
-func (r *request) plain() bool { return r.err == nil && !r.value.IsError() }
+func (r *request) plain() bool { return r.err == nil && !r.value.Type.IsError() }
 
 // resetResult clears a completed request's result so it can be sent again.
 func (r *request) resetResult() {

@@ -70,6 +70,10 @@ func (t Type) String() string {
 	return "type(" + strconv.Quote(string(rune(t))) + ")"
 }
 
+// IsError reports whether values of this type are error replies (simple or
+// blob errors).
+func (t Type) IsError() bool { return t == TypeError || t == TypeBlobError }
+
 // IsAggregate reports whether values of this type hold other values in Elems.
 func (t Type) IsAggregate() bool {
 	switch t {
@@ -171,7 +175,7 @@ func (v Value) WithAttrs(kv ...Value) Value {
 func (v Value) IsNull() bool { return v.Type == TypeNull }
 
 // IsError reports whether v is an error reply (simple or bulk).
-func (v Value) IsError() bool { return v.Type == TypeError || v.Type == TypeBlobError }
+func (v Value) IsError() bool { return v.Type.IsError() }
 
 // Err returns the server error that v carries as a *Error, or nil when v is
 // not an error reply.
