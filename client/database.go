@@ -321,7 +321,8 @@ func check[A any](m *Mux, args []A, name func(A) (string, bool)) (*CommandInfo, 
 	if len(args) > 1 {
 		sub, _ = name(args[1])
 	}
-	ci := m.commands().lookup(cmd, sub)
+	_, isString := any(args[0]).(string)
+	ci := m.lookupCommand(cmd, sub, isString)
 	if ci == nil {
 		return nil, nil
 	}

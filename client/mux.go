@@ -38,6 +38,8 @@ type Mux struct {
 	nwaiters  atomic.Int32 // contexts with waiter lists now
 	listsMade atomic.Int64 // contexts given waiter lists so far
 	sightings [sightSlots]sighting
+
+	hot [hotSlots]hotCommand // command lookups by the name's address (hotcmd.go)
 }
 
 // muxStats are the counters behind Stats.
@@ -179,12 +181,7 @@ func (m *Mux) afterConnect(ctx context.Context, rc *rawConn) error {
 
 // commands returns the command table, or the static one before the first
 // connection.
-func (m *Mux) commands() commandTable {
-	if t := m.cmds.Load(); t != nil {
-		return *t
-	}
-	return staticCommands
-}
+func (m *Mux) commands() commandTable { return m.tableOf(m.cmds.Load()) }
 
 // CommandInfo returns what the client knows of a command (and, for a
 // container command such as CLIENT, of its subcommand sub; "" for none), or
