@@ -227,6 +227,24 @@ func appendHeader(dst []byte, t byte, n int64) []byte {
 }
 
 func appendLenString(dst []byte, t byte, s string) []byte {
+	if n, i := len(s), len(dst); n < 100 && cap(dst)-i >= n+7 {
+		// The common short string, written in place: no growth check per
+		// byte, and no call further down (a shallow stack is a cheap one
+		// for thousands of goroutines).
+		if n < 10 {
+			dst = dst[:i+n+6]
+			dst[i], dst[i+1] = t, byte('0'+n)
+			i += 2
+		} else {
+			dst = dst[:i+n+7]
+			dst[i], dst[i+1], dst[i+2] = t, byte('0'+n/10), byte('0'+n%10)
+			i += 3
+		}
+		dst[i], dst[i+1] = '\r', '\n'
+		copy(dst[i+2:], s)
+		dst[i+2+n], dst[i+3+n] = '\r', '\n'
+		return dst
+	}
 	dst = appendHeader(dst, t, int64(len(s)))
 	dst = append(dst, s...)
 	return append(dst, '\r', '\n')

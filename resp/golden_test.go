@@ -248,3 +248,23 @@ func TestHeaderDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendBulkStringInPlace: short strings written in place when the
+// buffer has room, and through the general path when it has not (or only
+// just not), are the same bytes, after whatever the buffer held.
+func TestAppendBulkStringInPlace(t *testing.T) {
+	for n := 0; n <= 120; n++ {
+		s := strings.Repeat(string(rune('a'+n%26)), n)
+		want := "pre$" + strconv.Itoa(n) + "\r\n" + s + "\r\n"
+		for _, room := range []int{0, len(want) - 4, len(want) - 3, len(want) - 2, len(want) + 8} {
+			dst := append(make([]byte, 0, 3+room), "pre"...)
+			if got := string(AppendBulkString(dst, s)); got != want {
+				t.Fatalf("%d bytes, %d spare: %q, want %q", n, room, got, want)
+			}
+		}
+	}
+	// A bulk error goes through the same path with its own type byte.
+	if got, want := string(AppendBlobError(make([]byte, 0, 64), "ERR x")), "!5\r\nERR x\r\n"; got != want {
+		t.Fatalf("blob error: %q, want %q", got, want)
+	}
+}
