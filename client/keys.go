@@ -155,6 +155,14 @@ func argText(a any) (string, bool) {
 	if s, ok := argString(a); ok {
 		return s, true
 	}
+	return encodedText(a)
+}
+
+// encodedText is argText for arguments that are not strings or bytes (its
+// buffer kept off the frame of the common case).
+//
+//go:noinline
+func encodedText(a any) (string, bool) {
 	var tmp [64]byte
 	b, err := DefaultEncode(tmp[:0], a)
 	if err != nil {
