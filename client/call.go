@@ -9,8 +9,9 @@ import (
 
 // newCall is the call that sends r (already encoded, with its db, expect,
 // safe, retries and slot set) to pin, or where the router says if pin is
-// nil. Its send, then its result, always consume r. (Callers run those two
-// themselves rather than through a helper: see result.)
+// nil. Its send, then its result (or, in Do, wait and settle), always
+// consume r. (Callers run those themselves rather than through a helper:
+// see wait.)
 func newCall(m *Mux, r *request, pin *Node) call {
 	return call{m: m, r: r, node: pin, pinned: pin != nil}
 }

@@ -162,7 +162,7 @@ func (w *waitLists) wake() {
 // caller to wait on r.done, and returns the list's shard; nil, having
 // linked nothing, when ctx has no lists (wait with a select).
 // (The receive itself is the caller's, not a call further down: see
-// call.result.)
+// call.wait.)
 func (m *Mux) link(ctx context.Context, done <-chan struct{}, r *request) *waitShard {
 	if w := m.waitLists(ctx, done); w != nil {
 		return w.link(r)
