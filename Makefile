@@ -42,7 +42,7 @@ run: ensure-redis
 	$(GO) run ./client/cmd/quickstart
 
 ## bench: the side-by-side comparison with go-redis, rueidis and radix
-## (bench/README.md; about half an hour, BENCHFLAGS=-quick for a minute).
+## (bench/README.md; 12 to 15 minutes, BENCHFLAGS=-quick for a minute).
 bench: ensure-redis
 	$(GO) run ./bench $(BENCHFLAGS)
 

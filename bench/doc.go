@@ -2,7 +2,7 @@
 // go-redis v9, rueidis and radix v4 — on the same private servers, and
 // redis-benchmark -P 64 as the ceiling of what the server can do.
 //
-//	go run ./bench                       # the full run: 20 to 30 minutes
+//	go run ./bench                       # the full run: 12 to 15 minutes
 //	go run ./bench -quick                # a smoke run: about a minute
 //	go run ./bench -out bench/out        # also results.csv and results.png
 //	go run ./bench -clients justredis -conc 2048 -modes single -profile cpu.pprof
