@@ -216,8 +216,8 @@ func (cl *call) settle(ctx context.Context) (resp.Value, error) {
 			cl.r.resetResult()
 			cl.send(ctx)
 			if cl.sendErr == nil {
-				if err := cl.wait(ctx); err != nil {
-					return resp.Value{}, err
+				if werr := cl.wait(ctx); werr != nil {
+					return resp.Value{}, werr
 				}
 			}
 			continue

@@ -49,7 +49,7 @@ func (m *Mux) hotSlot(p *byte) *hotCommand {
 func (m *Mux) lookupCommand(name, sub string, isString bool) *CommandInfo {
 	t := m.cmds.Load()
 	if !isString || len(name) == 0 {
-		return m.tableOf(t).lookup(name, sub)
+		return tableOf(t).lookup(name, sub)
 	}
 	p := unsafe.StringData(name)
 	h := m.hotSlot(p)
@@ -59,10 +59,10 @@ func (m *Mux) lookupCommand(name, sub string, isString bool) *CommandInfo {
 			return ci
 		}
 	}
-	ci := m.tableOf(t).lookup(name, sub)
+	ci := tableOf(t).lookup(name, sub)
 	// Cache the command's own info only: not a subcommand's (looked up
 	// under the container's name), nor a container's.
-	if ci != nil && ci.Subcommands == nil && (sub == "" || m.tableOf(t).lookup(name, "") == ci) {
+	if ci != nil && ci.Subcommands == nil && (sub == "" || tableOf(t).lookup(name, "") == ci) {
 		if s := h.seq.Load(); s&1 == 0 && h.seq.CompareAndSwap(s, s+1) {
 			h.data.Store(p)
 			h.n.Store(int64(len(name)))
@@ -75,7 +75,7 @@ func (m *Mux) lookupCommand(name, sub string, isString bool) *CommandInfo {
 }
 
 // tableOf is the table t points to, or the static table for nil.
-func (m *Mux) tableOf(t *commandTable) commandTable {
+func tableOf(t *commandTable) commandTable {
 	if t != nil {
 		return *t
 	}

@@ -181,7 +181,7 @@ func (m *Mux) afterConnect(ctx context.Context, rc *rawConn) error {
 
 // commands returns the command table, or the static one before the first
 // connection.
-func (m *Mux) commands() commandTable { return m.tableOf(m.cmds.Load()) }
+func (m *Mux) commands() commandTable { return tableOf(m.cmds.Load()) }
 
 // CommandInfo returns what the client knows of a command (and, for a
 // container command such as CLIENT, of its subcommand sub; "" for none), or
