@@ -22,12 +22,25 @@ func (n *Node) pipeline(ctx context.Context, cmds ...[]any) ([]resp.Value, error
 	defer cancel()
 	replies, err := n.roundTrip(ctx, cmds)
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			err = fmt.Errorf("%w (%w)", cerr, err)
-		}
-		return nil, fmt.Errorf("clusterharness: %s: %s: %w", n.Addr(), cmdName(cmds[0]), err)
+		return nil, fmt.Errorf("clusterharness: %s: %s: %w", n.Addr(), cmdName(cmds[0]), ctxErr(ctx, err))
 	}
 	return replies, nil
+}
+
+// ctxErr makes err match the context's error when the context has ended.
+// The dial and the connection use the context's deadline, which may fire a
+// moment before the context says it is done: a timeout at or past the
+// deadline counts as context.DeadlineExceeded (as redisserver does).
+func ctxErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	var ne net.Error
+	if d, ok := ctx.Deadline(); cerr == nil && ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return err
 }
 
 func (n *Node) roundTrip(ctx context.Context, cmds [][]any) ([]resp.Value, error) {
