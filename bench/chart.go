@@ -125,7 +125,7 @@ func (r *report) chart() *image.RGBA {
 		c.text(x+28, y, e.name, colText)
 		x += 28 + len(e.name)*charW + 24
 	}
-	c.text(12, y+lineH+2, "Above each group: justredis's median / the fastest peer's.", colMuted)
+	c.text(12, y+lineH+2, "Above each group: justredis / the fastest peer (median of the rounds' ratios).", colMuted)
 
 	for mi, mode := range modes {
 		for si, size := range sizes {
@@ -202,8 +202,8 @@ func (r *report) panel(c canvas, ox, oy int, mode string, size int) {
 			bx += barW
 		}
 		if best, name := r.bestPeer(k); best > 0 {
-			if o := r.find(k, ours); o != nil {
-				c.textCenter(gc, y0-6, fmt.Sprintf("%.2fx vs %s", o.summary().median/best, displayName(name)), colText)
+			if r.find(k, ours) != nil {
+				c.textCenter(gc, y0-6, fmt.Sprintf("%.2fx vs %s", r.ratio(k, name), displayName(name)), colText)
 			}
 		}
 	}

@@ -53,9 +53,12 @@
 //
 // The table shows, per configuration and client, the median ops/s, the
 // min-max over the trials, the median allocations per command, the median
-// cpu µs/op as client+server, and ours ÷
-// this client's median; then the targets of issue #9 checked against those
-// medians. -out writes the same as results.csv (one row per client and
+// cpu µs/op as client+server, and ours ÷ this client: the median over the
+// rounds of the ratio of the two trials of the same round (the rounds
+// interleave the clients so that the machine's drift hits a round's trials
+// alike; the ratio of the two medians would mix trials of rounds far apart
+// on a machine that slows down during a run); then the targets of issue #9
+// checked against those ratios and medians. -out writes the same as results.csv (one row per client and
 // configuration, every trial's ops/s included, the date and machine on every
 // row) and results.png, a bar chart per deployment and value size with the
 // date and machine in its header.
@@ -65,8 +68,9 @@
 // With the largest goroutine count on the single server, each round also
 // runs redis-benchmark -t set,get -P 64 -c 50 -d <size> -n <N> against the
 // same server (skipped, with a note, when it is not installed); its ops/s
-// is the mean of the SET and GET rates, and the table gives our median as a
-// percentage of it. N is -ceiling-n, or 2,000,000 requests per test for
+// is the mean of the SET and GET rates, and the table gives ours as a
+// percentage of it (the median of the rounds' percentages, as for the
+// ratios). N is -ceiling-n, or 2,000,000 requests per test for
 // values under 1 KiB and 500,000 above.
 //
 // # The clients and their configurations

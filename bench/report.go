@@ -204,14 +204,32 @@ func (r *report) participants() []string {
 	return ps
 }
 
-// ratio is ours ÷ client's median ops/s in configuration k, NaN when either
-// is missing.
+// ratio is ours ÷ client's ops/s in configuration k (see pairedRatio), NaN
+// when either is missing.
 func (r *report) ratio(k cellKey, client string) float64 {
 	o, p := r.find(k, ours), r.find(k, client)
 	if o == nil || p == nil {
 		return math.NaN()
 	}
-	return o.summary().median / p.summary().median
+	return pairedRatio(o, p)
+}
+
+// pairedRatio is the median, over the rounds, of o's ops/s ÷ p's in the
+// same round. The rounds interleave the participants (A B C A B C) so that
+// the machine's drift hits each round's trials alike: a round's ratio
+// cancels the drift, while the ratio of the two medians mixes trials from
+// different rounds (on a shared machine that slows down during a run, the
+// medians can come from rounds far apart). Results without the same rounds
+// fall back to the ratio of the medians.
+func pairedRatio(o, p *result) float64 {
+	if len(o.trials) != len(p.trials) || len(o.trials) == 0 {
+		return o.summary().median / p.summary().median
+	}
+	rs := make([]float64, len(o.trials))
+	for i := range rs {
+		rs[i] = o.trials[i].opsPerSec / p.trials[i].opsPerSec
+	}
+	return median(rs)
 }
 
 // ceilingFor returns the ceiling measured for the single server and value
@@ -233,7 +251,8 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "workload: each goroutine alternates SET k v / GET k on a key of its own; %d trials of %v per client and configuration,\n", r.cfg.trials, r.cfg.duration)
 	fmt.Fprintf(w, "          interleaved A B C A B C, after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
 	fmt.Fprintf(w, "          whole process per command (median); cmds/write = commands per write system call (justredis only);\n")
-	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median)\n")
+	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median);\n")
+	fmt.Fprintf(w, "          ours ÷ this = median over the rounds of ours ÷ this in the same round\n")
 	for _, c := range r.participants() {
 		if c == ceilingName {
 			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = mean of SET and GET rps; with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
@@ -267,7 +286,7 @@ func (r *report) printTable(w io.Writer) {
 			switch {
 			case c == ceilingName:
 				if o := r.find(k, ours); o != nil {
-					rel = fmt.Sprintf("ours = %.0f%% of this", 100*o.summary().median/s.median)
+					rel = fmt.Sprintf("ours = %.0f%% of this", 100*pairedRatio(o, res))
 				}
 			case c != ours:
 				if x := r.ratio(k, c); !math.IsNaN(x) {
@@ -295,7 +314,8 @@ func (r *report) printTable(w io.Writer) {
 	}
 }
 
-// printTargets checks the targets of issue #9 against the medians.
+// printTargets checks the targets of issue #9 against the medians (the
+// ratios: against the paired ratios, see pairedRatio).
 func (r *report) printTargets(w io.Writer) {
 	if r.find(r.firstKey(), ours) == nil {
 		return
@@ -368,7 +388,7 @@ func (r *report) printTargets(w io.Writer) {
 			if c == nil || o == nil {
 				return ""
 			}
-			p := 100 * o.summary().median / c.summary().median
+			p := 100 * pairedRatio(o, c)
 			return fmt.Sprintf("%.0f%%", p) + mark(p >= 40)
 		})
 	}
