@@ -33,18 +33,49 @@ func (s *Server) Do(ctx context.Context, args ...any) (resp.Value, error) {
 		return resp.Value{}, fmt.Errorf("redisserver: encode command: %w", err)
 	}
 	name := fmt.Sprint(args[0])
-	v, err := s.roundTrip(ctx, cmd)
+	replies, err := s.roundTrip(ctx, cmd, 1)
 	if err != nil {
-		return v, fmt.Errorf("redisserver: %s %s: %w", name, s.Addr(), err)
+		return resp.Value{}, fmt.Errorf("redisserver: %s %s: %w", name, s.Addr(), err)
 	}
-	return v, nil
+	if v := replies[0]; v.IsError() {
+		return v, fmt.Errorf("redisserver: %s %s: %w", name, s.Addr(), v.Err())
+	}
+	return replies[0], nil
 }
 
-// roundTrip dials, authenticates, writes cmd and reads its reply.
-func (s *Server) roundTrip(ctx context.Context, cmd []byte) (resp.Value, error) {
+// DoAll is Do for several commands: it sends them in one write on one new
+// connection (after the same AUTH) and returns one reply per command, in
+// order. Error replies are returned as Values (v.IsError(), v.Err() is a
+// *resp.Error), not as errors: the error is for what kept the replies
+// from being read (a refused AUTH included), and matches ctx.Err() when
+// the context ended.
+func (s *Server) DoAll(ctx context.Context, cmds ...[]any) ([]resp.Value, error) {
+	var out []byte
+	for _, c := range cmds {
+		if len(c) == 0 {
+			return nil, fmt.Errorf("%w: DoAll needs non-empty commands", ErrInvalidOptions)
+		}
+		var err error
+		if out, err = resp.AppendCommand(out, c...); err != nil {
+			return nil, fmt.Errorf("redisserver: encode command: %w", err)
+		}
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	replies, err := s.roundTrip(ctx, out, len(cmds))
+	if err != nil {
+		return nil, fmt.Errorf("redisserver: %s: %w", s.Addr(), err)
+	}
+	return replies, nil
+}
+
+// roundTrip dials, authenticates, writes out (n encoded commands) and reads
+// their n replies, error replies included.
+func (s *Server) roundTrip(ctx context.Context, out []byte, n int) ([]resp.Value, error) {
 	conn, err := s.dial(ctx)
 	if err != nil {
-		return resp.Value{}, ctxErr(ctx, err)
+		return nil, ctxErr(ctx, err)
 	}
 	defer conn.Close()
 	// Make the context's end interrupt blocked reads and writes.
@@ -54,33 +85,30 @@ func (s *Server) roundTrip(ctx context.Context, cmd []byte) (resp.Value, error) 
 		_ = conn.SetDeadline(d)
 	}
 
-	var out []byte
 	auth := s.opts.authArgs()
 	if auth != nil {
-		out = resp.AppendCommandStrings(out, auth...)
+		out = append(resp.AppendCommandStrings(nil, auth...), out...)
 	}
-	out = append(out, cmd...)
 	if _, err := conn.Write(out); err != nil {
-		return resp.Value{}, ctxErr(ctx, err)
+		return nil, ctxErr(ctx, err)
 	}
 	r := resp.NewReader(conn, resp.Limits{})
 	if auth != nil {
 		v, err := r.ReadValue()
 		if err != nil {
-			return resp.Value{}, ctxErr(ctx, err)
+			return nil, ctxErr(ctx, err)
 		}
 		if v.IsError() {
-			return v, fmt.Errorf("AUTH: %w", v.Err())
+			return nil, fmt.Errorf("AUTH: %w", v.Err())
 		}
 	}
-	v, err := r.ReadValue()
-	if err != nil {
-		return resp.Value{}, ctxErr(ctx, err)
+	replies := make([]resp.Value, n)
+	for i := range replies {
+		if replies[i], err = r.ReadValue(); err != nil {
+			return nil, ctxErr(ctx, err)
+		}
 	}
-	if v.IsError() {
-		return v, v.Err()
-	}
-	return v, nil
+	return replies, nil
 }
 
 // dial connects to Addr, with TLS when the server speaks it.

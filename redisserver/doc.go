@@ -24,7 +24,8 @@
 //
 // Elsewhere (a TestMain, a program), Start does the same and the caller calls
 // Stop. Server.Do is a small administration call (one command on a short
-// connection, authenticated) for setting up and checking state.
+// connection, authenticated) for setting up and checking state; Server.DoAll
+// sends several in one round trip.
 //
 // # Choosing the binary and the backend
 //

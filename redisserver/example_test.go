@@ -33,6 +33,24 @@ func ExampleStart() {
 	// Output: hello
 }
 
+// Several commands in one round trip: an error reply is a reply like the
+// others.
+func ExampleServer_DoAll() {
+	ctx := context.Background()
+	s, err := redisserver.Start(ctx, redisserver.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Stop(ctx)
+
+	replies, err := s.DoAll(ctx, []any{"SET", "n", 41}, []any{"INCR", "n"}, []any{"LPOP", "n"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(replies[0].Str, replies[1].Int, replies[2].IsError())
+	// Output: OK 42 true
+}
+
 // A password, and an ACL user that Do authenticates as.
 func ExampleOptions_users() {
 	ctx := context.Background()

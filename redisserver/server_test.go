@@ -451,6 +451,46 @@ func TestDoContext(t *testing.T) {
 	assert.ErrorIs(t, err, resp.ErrUnsupportedArg)
 }
 
+// TestDoAll: one connection, one write, a reply per command in order,
+// error replies as Values; what kept the replies from being read is the
+// error (a context that ended, a refused AUTH).
+func TestDoAll(t *testing.T) {
+	t.Parallel()
+	s := Run(t, Options{Backend: BackendBinary, Password: "pw"})
+	ctx := testCtx(t)
+	replies, err := s.DoAll(ctx, []any{"SET", "k", 1}, []any{"INCR", "k"}, []any{"HGET", "k", "f"}, []any{"CLIENT", "ID"}, []any{"CLIENT", "ID"})
+	require.NoError(t, err)
+	require.Len(t, replies, 5)
+	assert.Equal(t, "OK", replies[0].Str)
+	assert.Equal(t, int64(2), replies[1].Int)
+	require.True(t, replies[2].IsError(), "WRONGTYPE is a reply, not a failure: %v", replies[2])
+	var rerr *resp.Error
+	require.ErrorAs(t, replies[2].Err(), &rerr)
+	assert.Equal(t, "WRONGTYPE", rerr.Prefix)
+	assert.Equal(t, replies[3].Int, replies[4].Int, "one connection for all of them")
+
+	none, err := s.DoAll(ctx)
+	assert.NoError(t, err)
+	assert.Empty(t, none)
+	_, err = s.DoAll(ctx, []any{"PING"}, []any{})
+	assert.ErrorIs(t, err, ErrInvalidOptions)
+	_, err = s.DoAll(ctx, []any{"SET", "k", struct{}{}})
+	assert.ErrorIs(t, err, resp.ErrUnsupportedArg)
+
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.DoAll(ended, []any{"PING"})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	// The server's password changes under the harness: AUTH is refused.
+	_, err = s.Do(ctx, "CONFIG", "SET", "requirepass", "another")
+	require.NoError(t, err)
+	_, err = s.DoAll(ctx, []any{"PING"})
+	require.ErrorAs(t, err, &rerr)
+	assert.Equal(t, "WRONGPASS", rerr.Prefix)
+	assert.Contains(t, err.Error(), "AUTH")
+}
+
 func TestNetworkNeedsContainer(t *testing.T) {
 	t.Parallel()
 	s := Run(t, Options{Backend: BackendBinary})

@@ -1,4 +1,4 @@
-package clusterharness
+package redisserver
 
 import (
 	"context"
