@@ -202,8 +202,8 @@ func (r *report) panel(c canvas, ox, oy int, mode string, size int) {
 			bx += barW
 		}
 		if best, name := r.bestPeer(k); best > 0 {
-			if r.find(k, ours) != nil {
-				c.textCenter(gc, y0-6, fmt.Sprintf("%.2fx vs %s", r.ratio(k, name), displayName(name)), colText)
+			if x := r.ratio(k, name); !math.IsNaN(x) {
+				c.textCenter(gc, y0-6, fmt.Sprintf("%.2fx vs %s", x, displayName(name)), colText)
 			}
 		}
 	}

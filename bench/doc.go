@@ -58,10 +58,10 @@
 // interleave the clients so that the machine's drift hits a round's trials
 // alike; the ratio of the two medians would mix trials of rounds far apart
 // on a machine that slows down during a run); then the targets of issue #9
-// checked against those ratios and medians. -out writes the same as results.csv (one row per client and
-// configuration, every trial's ops/s included, the date and machine on every
-// row) and results.png, a bar chart per deployment and value size with the
-// date and machine in its header.
+// checked against those ratios and medians. -out writes the same as
+// results.csv (one row per client and configuration, every trial's ops/s
+// included, the date and machine on every row) and results.png, a bar chart
+// per deployment and value size with the date and machine in its header.
 //
 // # The ceiling
 //

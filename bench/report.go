@@ -222,7 +222,7 @@ func (r *report) ratio(k cellKey, client string) float64 {
 // medians can come from rounds far apart). Results without the same rounds
 // fall back to the ratio of the medians.
 func pairedRatio(o, p *result) float64 {
-	if len(o.trials) != len(p.trials) || len(o.trials) == 0 {
+	if len(o.trials) != len(p.trials) {
 		return o.summary().median / p.summary().median
 	}
 	rs := make([]float64, len(o.trials))
@@ -285,8 +285,8 @@ func (r *report) printTable(w io.Writer) {
 			rel := ""
 			switch {
 			case c == ceilingName:
-				if o := r.find(k, ours); o != nil {
-					rel = fmt.Sprintf("ours = %.0f%% of this", 100*pairedRatio(o, res))
+				if x := r.ratio(k, c); !math.IsNaN(x) {
+					rel = fmt.Sprintf("ours = %.0f%% of this", 100*x)
 				}
 			case c != ours:
 				if x := r.ratio(k, c); !math.IsNaN(x) {
@@ -384,11 +384,11 @@ func (r *report) printTargets(w io.Writer) {
 			return fmtNum(a, 2) + mark(a <= 1)
 		})
 		row("ours ≥ 40% of the ceiling", g, func(k cellKey) string {
-			c, o := r.find(k, ceilingName), r.find(k, ours)
-			if c == nil || o == nil {
+			x := r.ratio(k, ceilingName)
+			if math.IsNaN(x) {
 				return ""
 			}
-			p := 100 * pairedRatio(o, c)
+			p := 100 * x
 			return fmt.Sprintf("%.0f%%", p) + mark(p >= 40)
 		})
 	}
