@@ -101,6 +101,9 @@ func (r *report) chart() *image.RGBA {
 	var legend []entry
 	legendW := 0
 	for _, p := range r.participants() {
+		if p == floorName {
+			continue // not a client: no bar, and its ops/s are not comparable
+		}
 		name := r.labels[p]
 		if p == ceilingName {
 			name = fmt.Sprintf("redis-benchmark -P %d -c %d (single server)", ceilingPipeline, ceilingConns)
@@ -144,13 +147,13 @@ func (r *report) panel(c canvas, ox, oy int, mode string, size int) {
 	y0, y1 := oy+plotT, oy+panelH-plotB // y0 top, y1 bottom (zero)
 	var clientsHere []string
 	for _, p := range r.participants() {
-		if p != ceilingName {
+		if !reference(p) {
 			clientsHere = append(clientsHere, p)
 		}
 	}
 	top := 0.0
 	for _, res := range r.results {
-		if res.mode == mode && res.size == size && res.client != ceilingName {
+		if res.mode == mode && res.size == size && !reference(res.client) {
 			top = math.Max(top, res.summary().max)
 		}
 	}

@@ -28,6 +28,7 @@ type config struct {
 	modes       []string      // modeSingle, modeCluster
 	ceiling     bool          // run redis-benchmark -P 64 beside the clients
 	ceilingN    int           // requests per redis-benchmark test; 0 = by value size
+	floor       bool          // run the Go hand-off floor beside the clients
 	out         string        // directory for results.csv and results.png; "" = none
 	profile     string        // file for the CPU profile of our client's trials; "" = none
 	goredisPool int           // go-redis PoolSize per node; 0 = its default
@@ -66,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	clientList := fs.String("clients", strings.Join(clientNames(), ","), "clients to run, comma-separated, in this order: "+strings.Join(clientNames(), ", "))
 	modes := fs.String("modes", modeSingle+","+modeCluster, "deployments, comma-separated: single (one redis-server), cluster (3 masters, no replicas)")
 	fs.BoolVar(&c.ceiling, "ceiling", true, "also run redis-benchmark -P 64 -c 50 on the single server (with the largest goroutine count's trials), as the ceiling")
+	fs.BoolVar(&c.floor, "floor", true, "also run the Go hand-off floor (goroutines waking through one queue, no I/O) with the largest goroutine count's trials on the single server")
 	fs.IntVar(&c.ceilingN, "ceiling-n", 0, "requests per redis-benchmark test (-n); 0 = 2,000,000 for values under 1 KiB, 500,000 above")
 	fs.StringVar(&c.out, "out", "", "directory to write results.csv and results.png into (created if needed)")
 	fs.StringVar(&c.profile, "profile", "", "write a CPU profile of justredis's measured trials (merged) to this file")

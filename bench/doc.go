@@ -1,6 +1,8 @@
 // Command bench measures justredis beside the other Go Redis clients —
 // go-redis v9, rueidis and radix v4 — on the same private servers, and
-// redis-benchmark -P 64 as the ceiling of what the server can do.
+// redis-benchmark -P 64 as the ceiling of what the server can do, and the
+// Go hand-off floor as the yardstick of what the machine charges any Go
+// client for waking goroutines.
 //
 //	go run ./bench                       # the full run: 12 to 15 minutes
 //	go run ./bench -quick                # a smoke run: about a minute
@@ -72,6 +74,23 @@
 // percentage of it (the median of the rounds' percentages, as for the
 // ratios). N is -ceiling-n, or 2,000,000 requests per test for
 // values under 1 KiB and 500,000 above.
+//
+// # The floor
+//
+// With the largest goroutine count on the single server, each round also
+// runs the Go hand-off floor (floor.go; -floor=false skips it): the same
+// number of goroutines, each queueing a request on one mutex-guarded queue
+// and waiting on a channel of its own, served in batches by one goroutine
+// that signals them all; no I/O. Its CPU per operation is what the Go
+// runtime alone charges on this machine for the park, wake and scheduling
+// every goroutine-per-caller client pays per command, and the table gives
+// our client's CPU per command as a multiple of it (paired by round, as
+// the ratios). It explains runs that look alike and differ: on one 2-core
+// VM the floor at 2048 goroutines measured 0.45 µs per operation at one
+// time and 1.5 µs hours later (with GOMAXPROCS=1, 0.4 to 0.5 both times),
+// as handing goroutines from one core to the other became dearer; every
+// Go client's cost per command moves with it, redis-benchmark's does not,
+// so read "% of the ceiling" beside the floor.
 //
 // # The clients and their configurations
 //

@@ -62,11 +62,18 @@ func (r *report) writeCSV(path string) error {
 			s := res.summary()
 			label, conf := r.labels[c], r.settings[c]
 			ratio := math.NaN()
-			if c == ceilingName {
+			switch c {
+			case ceilingName:
 				label = displayName(c)
 				conf = fmt.Sprintf("-c %d -P %d -t set,get; ops/s = mean of SET and GET", ceilingConns, ceilingPipeline)
+			case floorName:
+				label, conf = displayName(c), floorSetting
 			}
-			if c != ours {
+			switch c {
+			case ours:
+			case floorName:
+				ratio = r.floorRatio(k) // our client's CPU per op ÷ the floor's
+			default:
 				ratio = r.ratio(k, c)
 			}
 			trials := make([]string, len(s.opsPerSecPerTrials))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"go.uber.org/goleak"
 )
 
 // TestSmoke runs the whole program, every client, both deployments and the
@@ -49,6 +50,9 @@ func TestSmoke(t *testing.T) {
 	if haveCeiling && !strings.Contains(out, "redis-benchmark -P 64") {
 		t.Error("the table has no ceiling")
 	}
+	if !strings.Contains(out, "Go hand-off floor") || !strings.Contains(out, "our client CPU = ") {
+		t.Error("the table has no floor, or no ratio of our CPU to it")
+	}
 
 	f, err := os.Open(filepath.Join(dir, csvName))
 	if err != nil {
@@ -63,6 +67,7 @@ func TestSmoke(t *testing.T) {
 	if haveCeiling {
 		want += 2 // one per value size
 	}
+	want += 2 // the floor: one per value size
 	if len(rows) != want {
 		t.Errorf("the CSV has %d rows, want %d", len(rows), want)
 	}
@@ -95,6 +100,46 @@ func TestSmoke(t *testing.T) {
 	defer pr.Close()
 	if _, err := profile.Parse(pr); err != nil {
 		t.Errorf("the CPU profile does not parse: %v", err)
+	}
+}
+
+// TestFloor: the floor's goroutines all take turns, it counts what they
+// did and what it cost, and it leaves none of them behind; a cancelled
+// context ends it early with the context's error.
+func TestFloor(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	tr, err := runFloor(context.Background(), 64, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.ops < 64 || tr.opsPerSec <= 0 || tr.elapsed < 50*time.Millisecond {
+		t.Errorf("ops %d, %v ops/s in %v: want every goroutine to have run for the whole 50ms", tr.ops, tr.opsPerSec, tr.elapsed)
+	}
+	if !(tr.clientCPU > 0) || !math.IsNaN(tr.serverCPU) || !math.IsNaN(tr.allocsPerOp) {
+		t.Errorf("cpu %v µs/op (want > 0), server %v and allocs %v (want NaN: not measured)", tr.clientCPU, tr.serverCPU, tr.allocsPerOp)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := runFloor(ctx, 8, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v, want context.Canceled", err)
+	}
+}
+
+// TestFloorRatio: our client's CPU per command ÷ the floor's is paired by
+// round, like the other ratios.
+func TestFloorRatio(t *testing.T) {
+	r := newReport(&config{modes: []string{modeSingle}, values: []int{16}, concs: []int{2048}, clients: []string{ours}})
+	k := cellKey{modeSingle, 16, 2048}
+	for _, cpu := range [][2]float64{{3, 1.5}, {2, 1.6}, {4, 1}} {
+		r.add(k, ours, trial{opsPerSec: 1, clientCPU: cpu[0]})
+		r.add(k, floorName, trial{opsPerSec: 1, clientCPU: cpu[1]})
+	}
+	if got := r.floorRatio(k); got != 2 {
+		t.Errorf("floor ratio %v, want 2 (rounds: 2, 1.25, 4)", got)
+	}
+	if got := r.floorRatio(cellKey{modeCluster, 16, 2048}); !math.IsNaN(got) {
+		t.Errorf("no floor: %v, want NaN", got)
 	}
 }
 

@@ -137,9 +137,15 @@ func displayName(name string) string {
 		return "radix"
 	case ceilingName:
 		return fmt.Sprintf("redis-benchmark -P %d", ceilingPipeline)
+	case floorName:
+		return "Go hand-off floor"
 	}
 	return name
 }
+
+// reference reports whether name is a yardstick rather than a client: the
+// ceiling or the floor.
+func reference(name string) bool { return name == ceilingName || name == floorName }
 
 // add records a trial.
 func (r *report) add(k cellKey, client string, t trial) {
@@ -189,11 +195,11 @@ func (r *report) keys() []cellKey {
 	return ks
 }
 
-// participants returns the clients (in -clients order) and then the
-// ceiling, as far as they have results.
+// participants returns the clients (in -clients order), then the ceiling
+// and the floor, as far as they have results.
 func (r *report) participants() []string {
 	var ps []string
-	for _, c := range append(slices.Clone(r.cfg.clients), ceilingName) {
+	for _, c := range append(slices.Clone(r.cfg.clients), ceilingName, floorName) {
 		for _, res := range r.results {
 			if res.client == c {
 				ps = append(ps, c)
@@ -232,6 +238,27 @@ func pairedRatio(o, p *result) float64 {
 	return median(rs)
 }
 
+// floorSetting describes the floor in the table's header.
+const floorSetting = "the same goroutines queueing on one mutex-guarded queue and woken by one goroutine, no I/O; cpu = this process's"
+
+// floorRatio is our client's CPU per command ÷ the floor's CPU per
+// operation in configuration k: the median over the rounds of the ratio
+// in the same round (see pairedRatio); NaN when either is missing.
+func (r *report) floorRatio(k cellKey) float64 {
+	o, f := r.find(k, ours), r.find(k, floorName)
+	if o == nil || f == nil {
+		return math.NaN()
+	}
+	if len(o.trials) != len(f.trials) {
+		return o.summary().clientCPU / f.summary().clientCPU
+	}
+	rs := make([]float64, len(o.trials))
+	for i := range rs {
+		rs[i] = o.trials[i].clientCPU / f.trials[i].clientCPU
+	}
+	return median(rs)
+}
+
 // ceilingFor returns the ceiling measured for the single server and value
 // size, or nil.
 func (r *report) ceilingFor(size int) *result {
@@ -254,8 +281,12 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median);\n")
 	fmt.Fprintf(w, "          ours ÷ this = median over the rounds of ours ÷ this in the same round\n")
 	for _, c := range r.participants() {
-		if c == ceilingName {
+		switch c {
+		case ceilingName:
 			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = mean of SET and GET rps; with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
+			continue
+		case floorName:
+			fmt.Fprintf(w, "  %-26s %s\n", displayName(c), floorSetting)
 			continue
 		}
 		fmt.Fprintf(w, "  %-26s %s\n", r.labels[c], r.settings[c])
@@ -287,6 +318,10 @@ func (r *report) printTable(w io.Writer) {
 			case c == ceilingName:
 				if x := r.ratio(k, c); !math.IsNaN(x) {
 					rel = fmt.Sprintf("ours = %.0f%% of this", 100*x)
+				}
+			case c == floorName:
+				if x := r.floorRatio(k); !math.IsNaN(x) {
+					rel = fmt.Sprintf("our client CPU = %.1f× this", x)
 				}
 			case c != ours:
 				if x := r.ratio(k, c); !math.IsNaN(x) {
@@ -404,8 +439,11 @@ func (r *report) firstKey() cellKey {
 // describeTrial is a progress line.
 func describeTrial(name string, t trial) string {
 	s := fmt.Sprintf("%-16s %12s ops/s", displayName(name), commas(t.opsPerSec))
-	if name == ceilingName {
+	switch name {
+	case ceilingName:
 		return s + fmt.Sprintf("  (SET %s, GET %s)", commas(t.setRPS), commas(t.getRPS))
+	case floorName:
+		return s + fmt.Sprintf("  %11s cpu µs/op", fmtNum(t.clientCPU, 2))
 	}
 	s += fmt.Sprintf("  %6s allocs/op", fmtNum(t.allocsPerOp, 2))
 	if !math.IsNaN(t.clientCPU) {

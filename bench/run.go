@@ -169,10 +169,16 @@ func (b *bencher) runConfig(ctx context.Context, dep deployment, size, conc int)
 		}})
 	}
 
+	if dep.mode == modeSingle && b.cfg.floor && conc == slices.Max(b.cfg.concs) {
+		parts = append(parts, participant{name: floorName, trial: func(ctx context.Context, d time.Duration) (trial, error) {
+			return runFloor(ctx, conc, d)
+		}})
+	}
+
 	tag := fmt.Sprintf("[%s %s %d gor.]", dep.mode, sizeLabel(size), conc)
 	if b.cfg.warmup > 0 {
 		for _, p := range parts {
-			if p.name == ceilingName {
+			if p.name == ceilingName || p.name == floorName {
 				continue
 			}
 			// Warm-up: dials pools, grows buffers; its errors count.
