@@ -87,8 +87,8 @@
 // our client's CPU per command as a multiple of it (paired by round, as
 // the ratios). It explains runs that look alike and differ: on one 2-core
 // VM the floor at 2048 goroutines measured 0.45 µs per operation at one
-// time and 1.5 µs hours later (with GOMAXPROCS=1, 0.4 to 0.5 both times),
-// as handing goroutines from one core to the other became dearer; every
+// time and 1.5 µs minutes before and after (with GOMAXPROCS=1, 0.4 to 0.5),
+// as handing goroutines from one core to the other was dearer; every
 // Go client's cost per command moves with it, redis-benchmark's does not,
 // so read "% of the ceiling" beside the floor.
 //

@@ -17,7 +17,7 @@ import (
 // schedule, lock. Its CPU per operation is a lower bound for any such
 // client's, and it depends on the machine far more than redis-benchmark
 // does: measured 0.45 to 1.5 µs per operation at 2048 goroutines on the
-// same 2-core VM hours apart (with GOMAXPROCS=1, 0.4 to 0.5), depending
+// same 2-core VM minutes apart (with GOMAXPROCS=1, 0.4 to 0.5), depending
 // on how costly it is to hand goroutines from one core to the other. It is
 // the yardstick for "ours ≥ 40% of the ceiling": on a machine where the
 // floor is high, every Go client's CPU per command is.
