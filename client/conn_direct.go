@@ -153,16 +153,20 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		return
 	}
 	n, err := c.writeDirect(r, sel)
-	c.offset += int64(total)
-	c.written += int64(n)
-	if err != nil {
-		stop()
-		if ctxErr := ctxEnded(ctx); ctxErr != nil && n == 0 {
-			// Interrupted before a byte went out: the connection is fine.
+	if err != nil && n == 0 {
+		if ctxErr := ctxEnded(ctx); ctxErr != nil {
+			// Interrupted before a byte went out: the connection is fine,
+			// and its stream is as it was (offset and written unchanged).
+			stop()
 			c.disarm()
 			r.fail(ctxErr, NotSent)
 			return
 		}
+	}
+	c.offset += int64(total)
+	c.written += int64(n)
+	if err != nil {
+		stop()
 		exec := MaybeSent
 		if n < total {
 			exec = NotSent // the command never reached the server whole
@@ -171,6 +175,10 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 		return
 	}
 	if selectReplies > 0 {
+		// Written whole: the server runs the SELECT whatever becomes of
+		// this round trip (a refusal fails the connection, selectReply),
+		// so the next command must not think the old database selected.
+		c.curDB = r.db
 		v, err := c.rd.ReadValue()
 		if err == nil {
 			c.replies.Add(1)
@@ -179,8 +187,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 				c.failDirect(connErr("SELECT", e), &directFailure{r: r, exec: MaybeSent})
 				return
 			}
-			c.curDB = r.db
-		} else if c.interrupted(ctx, err, stop, r, 1+r.expect) {
+		} else if c.interrupted(ctx, err, stop, r, 1+r.expect, true) {
 			return
 		} else {
 			c.failDirect(c.directErr("read", err), &directFailure{r: r, exec: MaybeSent})
@@ -190,7 +197,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 	for got := 0; got < r.expect; {
 		v, err := c.rd.ReadValue()
 		if err != nil {
-			if c.interrupted(ctx, err, stop, r, r.expect-got) {
+			if c.interrupted(ctx, err, stop, r, r.expect-got, false) {
 				return
 			}
 			c.failDirect(c.directErr("read", err), &directFailure{r: r, exec: MaybeSent})
@@ -263,9 +270,10 @@ func (c *conn) disarm() {
 
 // interrupted handles a read cut short by ctx: the caller leaves with ctx's
 // error (the command may have run), and the replies still to come are left
-// to the reader goroutine, started now, which reads and drops them. It
-// reports false when the read failed for another reason.
-func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *request, left int) bool {
+// to the reader goroutine, started now, which reads and drops them (the
+// first, when sel, is an injected SELECT's, checked as the writer's are).
+// It reports false when the read failed for another reason.
+func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *request, left int, sel bool) bool {
 	stop()
 	ctxErr := ctxEnded(ctx)
 	if ctxErr == nil || !isTimeout(err) {
@@ -276,7 +284,10 @@ func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *
 	for i := 0; i < left; i++ {
 		d := getRequest()
 		d.db, d.expect = noDB, 1
-		d.internal = func(*conn, resp.Value) error { return nil }
+		d.internal = dropReply
+		if sel && i == 0 {
+			d.internal = selectReply
+		}
 		d.state.Store(stWritten)
 		d.start = c.offset // written: what it stands for was, in full
 		c.flight = append(c.flight, d)
@@ -287,6 +298,9 @@ func (c *conn) interrupted(ctx context.Context, err error, stop func() bool, r *
 	c.goPipelined()
 	return true
 }
+
+// dropReply takes the reply of a request whose caller has left.
+func dropReply(*conn, resp.Value) error { return nil }
 
 // ctxEnded returns ctx's error, or DeadlineExceeded once its deadline has
 // passed even if its timer has not fired yet (a socket deadline set from it
