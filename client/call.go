@@ -42,6 +42,11 @@ type call struct {
 	// one round trip per command.
 	queued bool
 
+	// noRedirect: MOVED and ASK replies are returned, not followed; the
+	// caller redirects (a transaction, which re-sends its whole block and
+	// decides which scripts to load on the new node).
+	noRedirect bool
+
 	c       *conn // where the last send went
 	sendErr error // the last send's failure
 	reroute bool  // ...which another node might not have
@@ -98,7 +103,7 @@ func (cl *call) send(ctx context.Context) {
 			// The dial already retried ConnectRetry times; in a cluster
 			// another node may take over the slot.
 			cl.sendErr = &RequestError{Addr: cl.node.addr(), Exec: r.queuedExec(), Attempts: r.tries(), Err: err}
-			cl.reroute = cl.shardedRoute() && ctx.Err() == nil
+			cl.reroute = cl.shardedRoute() && ctxEnded(ctx) == nil
 			return
 		}
 		cl.c = c
@@ -241,7 +246,7 @@ func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) b
 	r := cl.r
 	switch what {
 	case nextMoved, nextAsk:
-		if cl.pinned || r.redirects >= maxRedirects || ctx.Err() != nil {
+		if cl.pinned || cl.noRedirect || r.redirects >= maxRedirects || ctx.Err() != nil {
 			return false
 		}
 		e := v.Err().(*resp.Error)
@@ -299,7 +304,10 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 	}
 	if r.err != nil {
 		err = &RequestError{Addr: cl.c.addr, Exec: r.exec, Attempts: r.tries(), Err: r.err}
-		if (r.exec == NotSent || r.safe) && cl.shardedRoute() && ctx.Err() == nil {
+		// ctxEnded, not ctx.Err: a direct round trip fails the request
+		// with DeadlineExceeded as soon as the deadline passes, maybe
+		// before ctx's timer says so; that is not the node's trouble.
+		if (r.exec == NotSent || r.safe) && cl.shardedRoute() && ctxEnded(ctx) == nil {
 			return v, err, nextReroute
 		}
 		return v, err, nextDone

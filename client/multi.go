@@ -146,8 +146,10 @@ func (tx *Multi) Exec(ctx context.Context) error {
 				// to the target, ASKING first (its effect lasts through
 				// MULTI until EXEC). When some keys are still here, sending
 				// it there would run those commands on keys the target does
-				// not have yet: wait for the migration instead.
-				if tx.allAsked(replies) {
+				// not have yet: wait for the migration instead. When EXEC
+				// itself was answered ASK, the server found at EXEC that
+				// the keys had left (some left, some here: TRYAGAIN).
+				if execRedirect(replies) != nil || tx.allAsked(replies) {
 					if askNode = tx.db.m.Node(redirectAddr(e.Addr, node)); askNode != nil {
 						continue
 					}
@@ -177,17 +179,15 @@ func (tx *Multi) Exec(ctx context.Context) error {
 
 // send writes the transaction to node and returns the replies of its
 // block. Scripts the node may not know are loaded in the same write, ahead
-// of MULTI: a NOSCRIPT inside EXEC could not be retried.
+// of MULTI: a NOSCRIPT inside EXEC could not be retried. With asking,
+// ASKING goes right before MULTI, after the loads: outside a transaction
+// the server's ASKING covers only the next command, and a SCRIPT LOAD
+// would use it up.
 func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]resp.Value, error) {
 	n := len(tx.futures)
 	cache := node.scripts
 	r := getRequest()
 	r.buf = r.buf[:0]
-	extra := 0
-	if asking {
-		r.buf = append(r.buf, askingCommand...)
-		extra = 1
-	}
 	var loads []*Script
 	for _, s := range tx.scripts {
 		if !cache.known(s.sha) {
@@ -195,18 +195,20 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 			r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
 		}
 	}
+	extra := 0
+	if asking {
+		r.buf = append(r.buf, askingCommand...)
+		extra = 1
+	}
 	r.buf = tx.appendBlock(r.buf)
 	r.db, r.expect, r.slot = tx.db.db, extra+len(loads)+n+2, tx.slot
 	r.safe, r.retries = tx.safe, tx.db.retries
 	var replies []resp.Value
-	cl := call{m: tx.db.m, r: r, node: node, pinned: pinned,
+	cl := call{m: tx.db.m, r: r, node: node, pinned: pinned, noRedirect: true,
 		collect: func(r *request) { replies = append(replies, r.replies...) }}
 	cl.send(ctx)
 	if _, err := cl.result(ctx); err != nil && resp.ErrorPrefix(err) == "" {
 		return nil, err // the connection failed or ctx ended
-	}
-	if extra > 0 && len(replies) > 0 {
-		replies = replies[1:] // ASKING's +OK
 	}
 	if len(replies) >= len(loads) {
 		for i, s := range loads {
@@ -216,6 +218,9 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 			cache.remember(s.sha)
 		}
 		replies = replies[len(loads):]
+	}
+	if extra > 0 && len(replies) > 0 {
+		replies = replies[1:] // ASKING's +OK
 	}
 	return replies, nil
 }
@@ -235,9 +240,17 @@ func (tx *Multi) allAsked(replies []resp.Value) bool {
 }
 
 // movedAbort returns the redirection (MOVED, ASK) or TRYAGAIN that made the
-// server abort a transaction when it was queued, if that is why.
+// server abort a transaction when it was queued, or that EXEC itself was
+// answered with (the keys moved between queueing and EXEC: the server
+// discarded the transaction), if that is why it did not run.
 func movedAbort(replies []resp.Value) *resp.Error {
-	if len(replies) < 2 || resp.ErrorPrefix(replies[len(replies)-1].Err()) != "EXECABORT" {
+	if len(replies) < 2 {
+		return nil
+	}
+	if e := execRedirect(replies); e != nil {
+		return e
+	}
+	if resp.ErrorPrefix(replies[len(replies)-1].Err()) != "EXECABORT" {
 		return nil
 	}
 	for _, v := range replies[1 : len(replies)-1] {
@@ -322,4 +335,17 @@ func (tx *Multi) settleAll(err error) {
 	for _, f := range tx.futures {
 		f.settle(resp.Value{}, err)
 	}
+}
+
+// execRedirect returns the redirection (MOVED, ASK) or TRYAGAIN that EXEC
+// itself was answered with, or nil.
+func execRedirect(replies []resp.Value) *resp.Error {
+	if len(replies) == 0 {
+		return nil
+	}
+	e, ok := replies[len(replies)-1].Err().(*resp.Error)
+	if ok && (e.IsRedirect() || e.Prefix == "TRYAGAIN") {
+		return e
+	}
+	return nil
 }
