@@ -239,3 +239,39 @@ func TestBigArgumentsInRequests(t *testing.T) {
 	}
 	putRequest(r)
 }
+
+// ASKING goes where askAt says (before the EVALSHA of a script sent with
+// its SCRIPT LOAD in front), and off again; big arguments after that point
+// move with it, those before it do not.
+func TestAskingInsideRequest(t *testing.T) {
+	v := strings.Repeat("x", bigArgMin)
+	db := &Database{}
+	r := getRequest()
+	defer putRequest(r)
+	if err := db.encodeRequest(r, []any{"ECHO", v}); err != nil { // a big argument before askAt
+		t.Fatal(err)
+	}
+	first := r.appendWire(nil)
+	r.askAt = int32(len(r.buf))
+	tail := &request{}
+	if err := db.encodeRequest(tail, []any{"EVALSHA", "sha", 1, "k", v}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range tail.big { // append the second command, big argument and all
+		r.big = append(r.big, bigArg{at: len(r.buf) + b.at, s: b.s})
+		r.bigLen += len(b.s)
+	}
+	r.buf = append(r.buf, tail.buf...)
+	r.expect = 2
+	second := tail.appendWire(nil)
+
+	r.setAsking(true)
+	if got, want := string(r.appendWire(nil)), string(first)+string(askingCommand)+string(second); got != want || r.expect != 3 {
+		t.Fatalf("with ASKING (expect %d):\n%q\nwant\n%q", r.expect, got, want)
+	}
+	r.setAsking(true) // no second ASKING
+	r.setAsking(false)
+	if got, want := string(r.appendWire(nil)), string(first)+string(second); got != want || r.expect != 2 {
+		t.Fatalf("without ASKING again (expect %d):\n%q\nwant\n%q", r.expect, got, want)
+	}
+}

@@ -89,14 +89,21 @@ type request struct {
 	safe      bool         // read-only or idempotent: may be replayed after an unknown outcome
 	readOnly  bool         // the command does not write (a replica may serve it)
 	routed    bool         // not pinned to a node: MOVED and ASK may send it elsewhere
-	asking    bool         // buf starts with ASKING (and expect counts its reply)
+	asking    bool         // buf holds ASKING at askAt (and expect counts its reply)
+	// askAt is where in buf ASKING goes when the request is re-sent after
+	// ASK: before the command the redirection is about. Outside MULTI the
+	// server's ASKING covers only the next command, so for a script sent
+	// with its SCRIPT LOAD in front it is the offset of the EVALSHA; 0
+	// (the start) for everything else, a transaction included (the flag
+	// lasts until EXEC).
+	askAt int32
 
 	// A waiter list's links, guarded by the list shard's lock.
 	wlinked      bool
 	wshard       uint8 // which shard of a context's lists
 	wnext, wprev *request
 
-	_ [48]byte // to 320 bytes: a size class whose blocks start on a line
+	_ [40]byte // to 320 bytes: a size class whose blocks start on a line
 }
 
 // bigArg is a large string argument that a request's buf leaves out: its
@@ -173,7 +180,7 @@ func putRequest(r *request) {
 	}
 	r.db, r.expect, r.start, r.internal = 0, 0, 0, nil
 	r.safe, r.retries, r.slot, r.readOnly = false, 0, NoSlot, false
-	r.resend, r.routed, r.asking, r.redirects = false, false, false, 0
+	r.resend, r.routed, r.asking, r.redirects, r.askAt = false, false, false, 0, 0
 	r.attempts.Store(0)
 	r.everSent.Store(false)
 	clear(r.replies)
@@ -251,26 +258,31 @@ func (r *request) requeue() bool {
 	return true
 }
 
-// setAsking puts ASKING in front of the command, or takes it off.
+// setAsking puts ASKING in front of the command at askAt, or takes it off.
 func (r *request) setAsking(on bool) {
+	at, n := int(r.askAt), len(askingCommand)
 	switch {
 	case on && !r.asking:
-		r.buf = append(askingCommand[:len(askingCommand):len(askingCommand)], r.buf...)
+		buf := make([]byte, 0, len(r.buf)+n)
+		buf = append(append(append(buf, r.buf[:at]...), askingCommand...), r.buf[at:]...)
+		r.buf = buf
 		r.expect++
-		r.shiftBig(len(askingCommand))
+		r.shiftBig(at, n)
 	case !on && r.asking:
-		r.buf = r.buf[len(askingCommand):]
+		r.buf = append(r.buf[:at], r.buf[at+n:]...)
 		r.expect--
-		r.shiftBig(-len(askingCommand))
+		r.shiftBig(at, -n)
 	}
 	r.asking = on
 }
 
-// shiftBig moves the big arguments' offsets by d, after d bytes were put in
-// front of buf (or taken off it).
-func (r *request) shiftBig(d int) {
+// shiftBig moves by d the offsets of the big arguments at or after from,
+// after d bytes were put in at from (or taken out there).
+func (r *request) shiftBig(from, d int) {
 	for i := range r.big {
-		r.big[i].at += d
+		if r.big[i].at >= from {
+			r.big[i].at += d
+		}
 	}
 }
 

@@ -64,8 +64,8 @@ func scriptArgs(keys []string, args []any) []any {
 
 // run sends cmd (EVALSHA or EVALSHA_RO) with keys and args to the node
 // that serves the keys. An unknown script goes with its SCRIPT LOAD in
-// front, in one request; a NOSCRIPT reply makes it forget and try once more
-// that way.
+// front, in one request; a NOSCRIPT reply makes the client forget it on the
+// node that said so and try once more that way.
 func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string, args []any, readOnly bool) (resp.Value, error) {
 	if db.db != 0 {
 		if err := db.m.checkDB(ctx, db.db); err != nil {
@@ -81,6 +81,7 @@ func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string
 		}
 	}
 	rest := scriptArgs(keys, args)
+	noScript := false // the last try was answered NOSCRIPT: load it this time
 	for try := 0; ; try++ {
 		n := node
 		if n == nil {
@@ -89,50 +90,60 @@ func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string
 				return resp.Value{}, &RequestError{Exec: NotSent, Err: err}
 			}
 		}
-		load := !n.scripts.known(s.sha)
-		v, err := s.send(ctx, db, n, node != nil, cmd, rest, slot, readOnly, load)
+		load := noScript || !n.scripts.known(s.sha)
+		v, at, err := s.send(ctx, db, n, node != nil, cmd, rest, slot, readOnly, load)
+		if at == nil {
+			at = n
+		}
+		// What the answer says of the script, it says of the server that
+		// gave it, which a redirection may have made another than n (the
+		// importing node of a migrating slot, after ASK): the next try
+		// loads the script wherever it goes.
 		if resp.ErrorPrefix(err) == "NOSCRIPT" && try == 0 {
-			n.scripts.forget(s.sha)
+			at.scripts.forget(s.sha)
+			noScript = true
 			continue
 		}
 		if err == nil || resp.ErrorPrefix(err) != "" {
 			// The server has it now (a script error is still an answer).
-			n.scripts.remember(s.sha)
+			at.scripts.remember(s.sha)
 		}
 		return v, err
 	}
 }
 
 // send builds and runs the request [SCRIPT LOAD src,] cmd sha rest..., on n
-// (following redirects unless pinned).
+// (following redirects unless pinned), and returns the reply and the node
+// that gave it (nil if none did).
 func (s *Script) send(ctx context.Context, db Database, n *Node, pinned bool, cmd string, rest []any,
-	slot int, readOnly, load bool) (resp.Value, error) {
+	slot int, readOnly, load bool) (resp.Value, *Node, error) {
 	r := getRequest()
 	r.buf = r.buf[:0]
 	r.expect = 1
 	if load {
 		r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
 		r.expect = 2
+		r.askAt = int32(len(r.buf)) // after ASK, ASKING goes right before the EVALSHA
 	}
 	var err error
 	if r.buf, err = db.encode(r.buf, append([]any{cmd, s.sha}, rest...)); err != nil {
 		putRequest(r)
-		return resp.Value{}, err
+		return resp.Value{}, nil, err
 	}
 	r.db, r.slot, r.readOnly = db.db, slot, readOnly
 	r.safe, r.retries = readOnly || db.idempotent, db.retries
 	var loadErr error
 	cl := call{m: db.m, r: r, node: n, pinned: pinned, collect: func(r *request) {
 		if load && len(r.replies) >= 2 {
-			loadErr = r.replies[len(r.replies)-2].Err()
+			loadErr = r.replies[0].Err() // SCRIPT LOAD's: first, ASKING or not
 		}
 	}}
 	cl.send(ctx)
 	v, err := cl.result(ctx)
 	if loadErr != nil {
-		return resp.Value{}, loadErr // a compile error: say that, not NOSCRIPT
+		return resp.Value{}, cl.node, loadErr // a compile error: say that, not NOSCRIPT
 	}
-	return v, err
+	return v, cl.node, err
 }
 
 // scriptCache remembers which scripts the current connection's server knows.
