@@ -281,10 +281,12 @@ func (n *Node) SetReadOnly() {
 		r := getRequest()
 		r.buf = resp.AppendCommandStrings(r.buf[:0], "READONLY")
 		r.db, r.expect = noDB, 1
-		r.internal = func(*conn, resp.Value) error { return nil } // a refusal only means reads get MOVED
+		r.internal = dropReply // a refusal only means reads get MOVED
 		if err := c.enqueue(context.Background(), r); err != nil {
 			putRequest(r)
+			return
 		}
+		c.queuedFromElsewhere() // in direct mode, nothing else would write it
 	}
 }
 
