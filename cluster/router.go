@@ -41,6 +41,16 @@ const (
 	maxQueried = 5
 )
 
+// refreshTimeout bounds one refresh on a client whose Config has
+// connectTimeout (zero: client.DefaultConnectTimeout): time for a dial and
+// handshake, and then for an answer.
+func refreshTimeout(connectTimeout time.Duration) time.Duration {
+	if connectTimeout <= 0 {
+		connectTimeout = client.DefaultConnectTimeout
+	}
+	return connectTimeout + queryTimeout
+}
+
 // Option configures the cluster router.
 type Option func(*options)
 
@@ -71,8 +81,9 @@ func New(cfg client.Config, opts ...Option) (*client.Mux, error) {
 	if len(seeds) == 0 {
 		seeds = []string{client.DefaultEndpoint}
 	}
+	limit := refreshTimeout(cfg.ConnectTimeout)
 	return client.NewWithRouter(cfg, func(m *client.Mux) (client.Router, error) {
-		return newRouter(m, seeds, o), nil
+		return newRouter(m, seeds, o, limit), nil
 	})
 }
 
@@ -81,26 +92,38 @@ func New(cfg client.Config, opts ...Option) (*client.Mux, error) {
 // nodes at once, the view most of them agree on winning; it is refreshed
 // (one refresh at a time) after MOVED, failures, CLUSTERDOWN and TRYAGAIN,
 // and every RefreshInterval. A MOVED updates its slot at once.
+//
+// A refresh runs on a goroutine of its own (run), under the router's ctx
+// and refreshTimeout, never under a caller's ctx: a caller whose ctx ends
+// stops waiting for it, and the others still get its result.
 type router struct {
-	m     *client.Mux
-	opts  options
-	seeds []string
+	m         *client.Mux
+	opts      options
+	seeds     []string
+	loadLimit time.Duration // immutable: bounds one refresh (refreshTimeout)
 
-	topo atomic.Pointer[topology]
+	topo atomic.Pointer[topology] // replaced under mu (run, Moved); read by anyone
 
 	mu          sync.Mutex
-	refreshing  chan struct{} // guarded by mu: closed when the refresh in progress ends
-	lastErr     error         // guarded by mu: the last refresh's error
-	lastRefresh time.Time     // guarded by mu
+	refreshing  *flight   // guarded by mu: the refresh in progress, or nil
+	lastRefresh time.Time // guarded by mu: when the last refresh ended
+	closed      bool      // guarded by mu: Close has begun; no refresh starts after it
 
 	wake   chan struct{}   // capacity 1: refresh soon
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the loop goroutine and the refresh in progress; Close waits for them
 }
 
-func newRouter(m *client.Mux, seeds []string, o options) *router {
-	r := &router{m: m, opts: o, seeds: seeds, wake: make(chan struct{}, 1)}
+// flight is one refresh, shared by every caller who asks for a refresh
+// while it runs.
+type flight struct {
+	done chan struct{} // closed by the refresh's goroutine when it ends
+	err  error         // written by the refresh's goroutine before done is closed; read only after
+}
+
+func newRouter(m *client.Mux, seeds []string, o options, loadLimit time.Duration) *router {
+	r := &router{m: m, opts: o, seeds: seeds, loadLimit: loadLimit, wake: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(1)
 	go r.loop()
@@ -185,8 +208,13 @@ func (r *router) Moved(slot int, addr string) {
 // Trouble implements client.Router.
 func (r *router) Trouble(*client.Node, error) { r.soon() }
 
-// Close implements client.Router.
+// Close implements client.Router: it ends the refresh in progress, if any
+// (its waiters get an error matching client.ErrClosed), and waits for the
+// router's goroutines.
 func (r *router) Close() {
+	r.mu.Lock()
+	r.closed = true // from now on refresh starts no goroutine, so wg.Add cannot race wg.Wait
+	r.mu.Unlock()
 	r.cancel()
 	r.wg.Wait()
 }
@@ -227,67 +255,111 @@ func (r *router) loop() {
 	}
 }
 
-// refresh loads the topology, once for everyone who asks meanwhile.
+// refresh loads the topology, once for everyone who asks meanwhile, and
+// returns that refresh's error. The refresh does not run under ctx: ctx
+// only bounds this caller's wait, and when it ends first, refresh returns
+// its error (wrapped) and the refresh goes on for the others.
 func (r *router) refresh(ctx context.Context) error {
 	r.mu.Lock()
-	wait := r.refreshing
-	if wait == nil {
-		wait = make(chan struct{})
-		r.refreshing = wait
-		r.mu.Unlock()
-		t, err := r.load(ctx)
-		r.mu.Lock()
-		if err == nil {
-			r.topo.Store(t)
+	f := r.refreshing
+	if f == nil {
+		if r.closed {
+			r.mu.Unlock()
+			return client.ErrClosed
 		}
-		r.lastErr, r.lastRefresh, r.refreshing = err, time.Now(), nil
-		r.mu.Unlock()
-		close(wait)
-		return err
+		f = &flight{done: make(chan struct{})}
+		r.refreshing = f
+		r.wg.Add(1)
+		go r.run(f)
 	}
 	r.mu.Unlock()
 	select {
-	case <-wait:
+	case <-f.done:
+		return f.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("cluster: waiting for the topology: %w", ctx.Err())
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.topo.Load() != nil {
-		return nil
-	}
-	return r.lastErr
 }
 
-// load asks up to maxQueried nodes (known masters first, then seeds) for
-// their view and keeps the one most of them share.
+// run is the goroutine of the refresh f: it loads the topology under the
+// router's ctx (which Close ends) and loadLimit, stores it, and ends f.
+func (r *router) run(f *flight) {
+	defer r.wg.Done()
+	ctx, cancel := context.WithTimeout(r.ctx, r.loadLimit)
+	t, err := r.load(ctx)
+	cancel()
+	if err != nil && r.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", client.ErrClosed, err)
+	}
+	r.mu.Lock()
+	if err == nil {
+		r.topo.Store(t)
+	}
+	f.err = err
+	r.lastRefresh, r.refreshing = time.Now(), nil
+	r.mu.Unlock()
+	close(f.done)
+}
+
+// load asks the nodes it knows (candidates) for their view, up to
+// maxQueried at once, and keeps the view most of those that answer share.
+// Only when none of them answers does it ask the next maxQueried, until it
+// has asked every candidate or ctx ends.
 func (r *router) load(ctx context.Context) (*topology, error) {
-	var candidates []string
+	var errs []error
+	for rest := r.candidates(); len(rest) > 0 && ctx.Err() == nil; {
+		batch := rest[:min(len(rest), maxQueried)]
+		rest = rest[len(batch):]
+		t, batchErrs := r.vote(ctx, batch)
+		if t != nil {
+			return t, nil
+		}
+		errs = append(errs, batchErrs...)
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return nil, fmt.Errorf("%w: %w", ErrTopology, errors.Join(errs...))
+}
+
+// candidates returns the nodes a refresh may ask, each once, in this
+// order: the current view's masters, then its replicas (a master may be
+// dead, with a replica promoted in its place), then the seeds.
+func (r *router) candidates() []string {
+	var out []string
 	seen := map[string]bool{}
 	add := func(a string) {
 		if !seen[a] {
 			seen[a] = true
-			candidates = append(candidates, a)
+			out = append(out, a)
 		}
 	}
 	if t := r.topo.Load(); t != nil {
 		for _, s := range t.shards {
 			add(s.master)
 		}
+		for _, s := range t.shards {
+			for _, a := range s.replicas {
+				add(a)
+			}
+		}
 	}
 	for _, a := range r.seeds {
 		add(a)
 	}
-	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
-	if len(candidates) > maxQueried {
-		candidates = candidates[:maxQueried]
-	}
+	return out
+}
+
+// vote asks every node of addrs at once and returns the view most of
+// those that answer share (on a tie, the one covering more slots), or nil
+// and every node's error when none answers.
+func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) {
 	type answer struct {
 		t   *topology
 		err error
 	}
-	answers := make(chan answer, len(candidates))
-	for _, addr := range candidates {
+	answers := make(chan answer, len(addrs))
+	for _, addr := range addrs {
 		go func() {
 			t, err := r.ask(ctx, addr)
 			answers <- answer{t, err}
@@ -296,7 +368,7 @@ func (r *router) load(ctx context.Context) (*topology, error) {
 	votes := map[string]int{}
 	views := map[string]*topology{}
 	var errs []error
-	for range candidates {
+	for range addrs {
 		a := <-answers
 		if a.err != nil {
 			errs = append(errs, a.err)
@@ -315,7 +387,7 @@ func (r *router) load(ctx context.Context) (*topology, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: %w", ErrTopology, errors.Join(errs...))
+		return nil, errs
 	}
 	return best, nil
 }

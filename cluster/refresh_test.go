@@ -1,0 +1,194 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/justredis/justredis/client"
+	"github.com/justredis/justredis/clusterharness"
+)
+
+// leaderDeadline is the deadline of the caller that starts a refresh in
+// TestRefreshOutlivesLeaderCtx. The other caller joins the refresh within
+// it, and the seed stays paused for about this long, well under the
+// cluster's node timeout so that the cluster does not fail the seed over.
+const leaderDeadline = 200 * time.Millisecond
+
+// newSeededClient returns a cluster client seeded with seeds only, closed at
+// the end of the test.
+func newSeededClient(t *testing.T, seeds []string, opts ...Option) *client.Mux {
+	t.Helper()
+	m, err := New(client.Config{Endpoints: seeds}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// addrsOf returns the nodes' addresses, sorted.
+func addrsOf(nodes []*clusterharness.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Addr())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A refresh is done once for every caller who asks meanwhile: the ctx of
+// the caller that happened to start it (the leader) ending early must not
+// fail the others. On a new client seeded with one master, paused so that
+// the refresh cannot finish at once, the leader runs a command with a short
+// deadline; a second caller with a long one joins the refresh; the leader's
+// deadline passes. The second caller must then get the topology once the
+// seed answers again, or, when the client is closed meanwhile, an error
+// matching client.ErrClosed (not the leader's deadline).
+func TestRefreshOutlivesLeaderCtx(t *testing.T) {
+	c := startCluster(t)
+	ctx := testCtx(t)
+	seed := c.Masters()[0]
+	key := keyInSlot(seed.Slots()[0].Start)
+	get := func(ctx context.Context, m *client.Mux) error {
+		_, err := m.Database(0).Do(ctx, "GET", key)
+		return err
+	}
+	masters := func(ctx context.Context, m *client.Mux) error {
+		got, err := Masters(ctx, m)
+		if want := addrsOf(c.Masters()); err == nil && !slices.Equal(got, want) {
+			return fmt.Errorf("Masters = %v, want %v", got, want)
+		}
+		return err
+	}
+	cases := []struct {
+		name   string
+		waiter func(context.Context, *client.Mux) error // the second caller
+		close  bool                                     // close the client while the waiter waits
+	}{
+		{name: "command waits for the refresh", waiter: get},
+		{name: "Masters waits for the refresh", waiter: masters},
+		{name: "Close ends the refresh", waiter: get, close: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSeededClient(t, []string{seed.Addr()}, RefreshInterval(time.Hour))
+			r, err := routerOf(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := seed.Server().Pause(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = seed.Server().Resume() })
+
+			leaderCtx, cancel := context.WithTimeout(ctx, leaderDeadline)
+			defer cancel()
+			leaderErr := make(chan error, 1)
+			go func() { leaderErr <- get(leaderCtx, m) }()
+			refreshing := func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return r.refreshing != nil
+			}
+			if !clPoll(leaderDeadline/2, refreshing) {
+				t.Fatal("the leader's command started no refresh")
+			}
+			waiterCtx, cancelWaiter := context.WithTimeout(ctx, 10*time.Second)
+			defer cancelWaiter()
+			waiterErr := make(chan error, 1)
+			go func() { waiterErr <- tc.waiter(waiterCtx, m) }()
+
+			if err := <-leaderErr; !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("leader: %v, want its own deadline", err)
+			}
+			if tc.close {
+				_ = m.Close()
+			} else if err := seed.Server().Resume(); err != nil {
+				t.Fatal(err)
+			}
+			err = <-waiterErr
+			switch {
+			case tc.close && !errors.Is(err, client.ErrClosed):
+				t.Fatalf("waiter after Close: %v, want ErrClosed", err)
+			case !tc.close && err != nil:
+				t.Fatalf("waiter: %v (the leader's deadline failed it)", err)
+			}
+		})
+	}
+}
+
+// A client seeded with the masters only finds the cluster again after
+// every one of those masters has died and a replica has taken over each:
+// a refresh asks the replicas it knows, not only the known masters and the
+// seeds (which are all dead). The masters are paused first, so that the
+// cluster fails them over while the client's connections to them stay
+// open and idle (a broken connection would make the client refresh, and
+// learn of the promotions, in between), then killed.
+func TestRefreshAsksKnownReplicas(t *testing.T) {
+	c := startCluster(t)
+	ctx := testCtx(t)
+	old := c.Masters()
+	m := newSeededClient(t, addrsOf(old), RefreshInterval(time.Hour))
+	r, err := routerOf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CLUSTER SHARDS reports a replica whose replication offset is 0 (no
+	// write yet) as "loading", and the client ignores it: write to every
+	// master, then refresh until the client knows a replica of each.
+	for _, n := range old {
+		if _, err := m.Database(0).Do(ctx, "SET", keyInSlot(n.Slots()[0].Start), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refreshErr error
+	knowsReplicas := func() bool {
+		if _, refreshErr = Masters(ctx, m); refreshErr != nil {
+			return false
+		}
+		for _, s := range r.topo.Load().shards {
+			if len(s.replicas) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if !clPoll(20*time.Second, knowsReplicas) {
+		t.Fatalf("the client does not know a replica of every master (last refresh: %v)", refreshErr)
+	}
+	for _, n := range old {
+		if err := c.Pause(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range old {
+		if err := c.Kill(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := addrsOf(c.Masters())
+	if slices.ContainsFunc(want, func(a string) bool { return slices.Contains(addrsOf(old), a) }) {
+		t.Fatalf("masters after the failovers %v include an old one of %v", want, addrsOf(old))
+	}
+	got, err := Masters(ctx, m)
+	if err != nil {
+		t.Fatalf("Masters after every seed died: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Masters = %v, want %v", got, want)
+	}
+	db := m.Database(0)
+	for _, n := range c.Masters() {
+		k := keyInSlot(n.Slots()[0].Start)
+		if _, err := db.Do(ctx, "SET", k, n.Addr()); err != nil {
+			t.Fatalf("SET %q (served by %s): %v", k, n.Addr(), err)
+		}
+		if v, err := client.String(db.Do(ctx, "GET", k)); err != nil || v != n.Addr() {
+			t.Fatalf("GET %q = %q, %v", k, v, err)
+		}
+	}
+}
