@@ -156,6 +156,10 @@ func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
 	return ps.change(ctx, kindShard, false, channels)
 }
 
+// change adds or removes names of one kind. An add that fails leaves
+// recorded only the names it did subscribe (the groups of hubs done before
+// the failure), so that a retry subscribes the others. A removal takes ps
+// out of every hub that holds the names, wherever their slots are now.
 func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []string) error {
 	ps.mu.Lock()
 	if ps.closed {
@@ -174,30 +178,61 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 			}
 		}
 	}
+	var hubs []*pubsubHub
+	if !add {
+		hubs = make([]*pubsubHub, 0, len(ps.hubs))
+		for h := range ps.hubs {
+			hubs = append(hubs, h)
+		}
+	}
 	ps.mu.Unlock()
 	if len(todo) == 0 {
 		return nil
+	}
+	if !add {
+		// The names are no longer recorded, so no hub adds ps to them
+		// again (see claim): a hub that does not hold them now never will.
+		var err error
+		for _, h := range hubs {
+			if h.holds(ps, kind, todo) {
+				if herr := h.change(ctx, ps, kind, false, todo); herr != nil && err == nil {
+					err = herr
+				}
+			}
+		}
+		if err == nil {
+			ps.confirm(KindUnsubscribe, todo)
+		}
+		return err
 	}
 	groups, err := ps.m.hubsFor(ctx, kind, todo)
 	if err != nil {
 		ps.forget(kind, todo)
 		return err
 	}
+	var done []string
 	for h, names := range groups {
-		if err := h.change(ctx, ps, kind, add, names); err != nil {
-			return err
+		if err == nil {
+			if err = h.change(ctx, ps, kind, true, names); err == nil {
+				done = append(done, names...)
+				continue
+			}
 		}
+		ps.forget(kind, names) // failed, or not tried after a failure
 	}
-	if ps.opts.Confirmations {
-		k := KindSubscribe
-		if !add {
-			k = KindUnsubscribe
-		}
-		for _, name := range todo {
-			ps.deliver(Message{Kind: k, Channel: name})
-		}
+	ps.confirm(KindSubscribe, done)
+	return err
+}
+
+// confirm delivers confirmations of names, if the subscriber asked for
+// them (PubSubOptions.Confirmations).
+func (ps *PubSub) confirm(kind MessageKind, names []string) {
+	if !ps.opts.Confirmations {
+		return
 	}
-	return nil
+	for _, name := range names {
+		ps.deliver(Message{Kind: kind, Channel: name})
+	}
 }
 
 // Receive returns the next message. After the subscriber fell behind it
@@ -302,23 +337,33 @@ func (ps *PubSub) forget(kind subKind, names []string) {
 	}
 }
 
-// usesHub records that h holds some of the subscriber's subscriptions; it
-// reports false if the subscriber is closed.
-func (ps *PubSub) usesHub(h *pubsubHub) bool {
+// claim is called by a hub's change, under the hub's wmu and mu, before
+// it adds ps to names there. It reports false if ps is closed; otherwise it
+// records that h holds subscriptions of ps and returns the names ps still
+// wants: a concurrent Unsubscribe, a failure or Close, having dropped the
+// others from ps's records first, cannot be undone by the hub.
+func (ps *PubSub) claim(h *pubsubHub, kind subKind, names []string) ([]string, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.closed {
-		return false
+		return nil, false
 	}
 	ps.hubs[h] = true
-	return true
+	wanted := make([]string, 0, len(names))
+	for _, name := range names {
+		if ps.names[kind][name] {
+			wanted = append(wanted, name)
+		}
+	}
+	return wanted, true
 }
 
-// isOpen reports whether the subscriber still wants messages.
-func (ps *PubSub) isOpen() bool {
+// wants reports whether the subscriber is open and still has name
+// recorded.
+func (ps *PubSub) wants(kind subKind, name string) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return !ps.closed
+	return !ps.closed && ps.names[kind][name]
 }
 
 // notifyReconnected tells the subscriber that messages may have been missed.

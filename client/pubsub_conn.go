@@ -24,14 +24,35 @@ type psConn struct {
 // psWaiter waits for a command's confirmations (one per channel, pattern or
 // PING). onDone, if set, runs on the reader (or on the failing goroutine)
 // when they have arrived or the connection failed.
+//
+// An SUNSUBSCRIBE is the one command whose confirmations look exactly like
+// something the server sends on its own (a shard channel dropped because
+// its slot moved), and whose confirmations may be replaced by a single
+// error (MOVED, CROSSSLOT). So it is always sent together with a PING, and
+// its waiter (newShardUnsubWaiter) takes an sunsubscribe only for a channel
+// it still expects, takes an error as the SUNSUBSCRIBE's, and ends with the
+// PING's answer: however the server answers, the replies never shift onto
+// the next waiter.
 type psWaiter struct {
 	left   int
-	done   chan error // capacity 1
+	unsub  map[string]int // SUNSUBSCRIBE waiters only: confirmations still due, by channel; guarded by the connection's mu once sent
+	err    error          // SUNSUBSCRIBE waiters only: the first error answer; guarded by the connection's mu
+	done   chan error     // capacity 1
 	onDone func(error)
 }
 
 func newWaiter(confirmations int, onDone func(error)) *psWaiter {
 	return &psWaiter{left: confirmations, done: make(chan error, 1), onDone: onDone}
+}
+
+// newShardUnsubWaiter waits for an SUNSUBSCRIBE of channels sent together
+// with a PING (see psWaiter): its one awaited answer is the PING's.
+func newShardUnsubWaiter(channels []string) *psWaiter {
+	w := &psWaiter{left: 1, unsub: make(map[string]int, len(channels)), done: make(chan error, 1)}
+	for _, ch := range channels {
+		w.unsub[ch]++
+	}
+	return w
 }
 
 // finish completes the waiter; called once, under the connection's mu.
@@ -61,9 +82,13 @@ func (c *psConn) isDead() bool {
 	}
 }
 
-// send writes a command; w is told when its confirmations have arrived.
-// On failure w is not registered (and not finished).
-func (c *psConn) send(args []string, w *psWaiter) error {
+// send writes commands in one write; w is told when their confirmations
+// have arrived. On failure w is not registered (and not finished).
+func (c *psConn) send(w *psWaiter, cmds ...[]string) error {
+	var buf []byte
+	for _, args := range cmds {
+		buf = resp.AppendCommandStrings(buf, args...)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failed != nil {
@@ -73,7 +98,7 @@ func (c *psConn) send(args []string, w *psWaiter) error {
 	if t := c.h.m.s.socketTimeout; t > 0 {
 		_ = c.rc.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	if _, err := c.rc.nc.Write(resp.AppendCommandStrings(nil, args...)); err != nil {
+	if _, err := c.rc.nc.Write(buf); err != nil {
 		c.waiters = c.waiters[:len(c.waiters)-1]
 		err = connErr("write", err)
 		c.failLocked(err)
@@ -132,9 +157,12 @@ func (c *psConn) handle(v resp.Value) {
 			}
 			return
 		case "sunsubscribe":
-			if len(v.Elems) >= 2 && c.h.unsubscribedByServer(v.Elems[1].Str) {
-				return
+			// Ours only if the oldest waiting command is an SUNSUBSCRIBE
+			// still expecting it; otherwise the server dropped the channel.
+			if len(v.Elems) >= 2 && !c.confirmsUnsub(v.Elems[1].Str) {
+				c.h.unsubscribedByServer(v.Elems[1].Str)
 			}
+			return
 		case "pmessage":
 			if len(v.Elems) == 4 {
 				c.h.dispatch(kindPattern, v.Elems[1].Str, Message{Kind: KindPMessage, Pattern: v.Elems[1].Str,
@@ -150,12 +178,38 @@ func (c *psConn) handle(v resp.Value) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.waiters) == 0 {
-		return // a confirmation nobody waits for (e.g. an UNSUBSCRIBE sent by Close)
+		return // an answer no command waits for: every command registers a waiter, so none should come
 	}
 	w := c.waiters[0]
+	if w.unsub != nil { // an SUNSUBSCRIBE and its PING
+		if err != nil { // the SUNSUBSCRIBE's: its PING's answer still comes
+			if w.err == nil {
+				w.err = err
+			}
+			return
+		}
+		err = w.err // the PING's answer
+	}
 	w.left--
 	if err != nil || w.left <= 0 {
 		c.waiters = c.waiters[1:]
 		w.finish(err)
 	}
+}
+
+// confirmsUnsub reports whether an sunsubscribe of channel answers the
+// oldest waiting command, an SUNSUBSCRIBE that still expects it, and if so
+// counts it. Runs on the reader.
+func (c *psConn) confirmsUnsub(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.waiters) == 0 {
+		return false
+	}
+	w := c.waiters[0]
+	if w.unsub[channel] == 0 {
+		return false
+	}
+	w.unsub[channel]--
+	return true
 }

@@ -73,16 +73,25 @@ func newPubSubHub(m *Mux, n *Node) *pubsubHub {
 
 // change updates ps's subscriptions and, for names that gain their first or
 // lose their last subscriber, the server's; it returns once every name ps
-// added is confirmed by the server.
+// added is confirmed by the server. An add that fails leaves ps holding
+// none of names here (the caller forgets them); it only adds names ps still
+// wants, checked under wmu together with whether ps is open, so that a
+// concurrent Close, Unsubscribe or failure is never undone by it.
 func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bool, names []string) error {
-	if add && !ps.usesHub(h) {
-		return ErrClosed
-	}
 	h.wmu.Lock()
 	h.mu.Lock()
+	if add {
+		var open bool
+		if names, open = ps.claim(h, kind, names); !open {
+			h.mu.Unlock()
+			h.wmu.Unlock()
+			return ErrClosed
+		}
+	}
 	m := h.names[kind]
 	var server []string
-	var fresh, joined []*subEntry
+	var mine []*subEntry           // add: the entry of each of names, which ps is now in
+	var fresh map[string]*subEntry // add: the entries of server, made here
 	for _, name := range names {
 		e := m[name]
 		if add {
@@ -90,12 +99,14 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 				e = &subEntry{subs: map[*PubSub]bool{}, ready: make(chan struct{})}
 				m[name] = e
 				server = append(server, name)
-				fresh = append(fresh, e)
-			} else {
-				joined = append(joined, e)
+				if fresh == nil {
+					fresh = map[string]*subEntry{}
+				}
+				fresh[name] = e
 			}
 			e.subs[ps] = true
-		} else if e != nil {
+			mine = append(mine, e)
+		} else if e != nil && e.subs[ps] {
 			delete(e.subs, ps)
 			if len(e.subs) == 0 {
 				delete(m, name)
@@ -103,78 +114,185 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 			}
 		}
 	}
-	if add {
+	if add && len(names) > 0 {
 		h.subs[ps] = true
 	}
 	h.mu.Unlock()
-	var w *psWaiter
+	var waiters []*psWaiter
+	var err error
 	if len(server) > 0 {
-		sub, unsub := kind.commands()
-		cmd := unsub
-		if add {
-			cmd = sub
+		unsent := server
+		var c *psConn
+		c, err = h.connection(ctx)
+		switch {
+		case err != nil:
+		case add:
+			unsent, err = h.subscribe(c, kind, server, fresh)
+		default:
+			waiters, err = h.unsubscribe(c, kind, server)
 		}
-		c, err := h.connection(ctx)
-		if err == nil {
-			w = newWaiter(len(server), func(err error) {
-				if err != nil {
-					h.dropEntries(kind, server, fresh, err)
-				}
-				for _, e := range fresh {
-					close(e.ready)
-				}
-			})
-			if err = c.send(append([]string{cmd}, server...), w); err != nil {
-				w = nil // not registered: its onDone will not run
+		if err != nil && add {
+			// No waiter will end the entries of the groups not sent.
+			h.dropEntries(kind, unsent, fresh, err)
+			for _, name := range unsent {
+				close(fresh[name].ready)
 			}
-		}
-		if err != nil {
-			if add {
-				h.dropEntries(kind, server, fresh, err)
-				for _, e := range fresh {
-					close(e.ready)
-				}
-			}
-			h.wmu.Unlock()
-			if add {
-				ps.forget(kind, names)
-			}
-			return err
 		}
 	}
 	h.wmu.Unlock()
 	if !add {
-		if w != nil {
-			return w.wait(ctx)
+		for _, w := range waiters {
+			if werr := w.wait(ctx); werr != nil && err == nil {
+				err = werr
+			}
 		}
-		return nil
+		return err
 	}
 	// Wait for our own names and for the ones another subscriber's
 	// SUBSCRIBE may still be confirming.
-	for _, e := range append(fresh, joined...) {
+	for _, e := range mine {
+		if err != nil {
+			break
+		}
 		select {
 		case <-e.ready:
+			err = e.err
 		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if e.err != nil {
-			ps.forget(kind, names)
-			return e.err
+			err = ctx.Err()
 		}
 	}
-	return nil
+	if err != nil {
+		h.release(ps, kind, names, mine)
+	}
+	return err
 }
 
-// dropEntries removes failed entries (and their subscribers' records of
-// them) so that the hub's view and the server's agree again.
-func (h *pubsubHub) dropEntries(kind subKind, names []string, entries []*subEntry, err error) {
+// subscribe sends the commands that subscribe names, whose new entries are
+// in fresh, on c: one command per slot for shard channels (see bySlot),
+// each with a waiter that ends its entries. The caller holds wmu. On an
+// error it returns the names whose command was not sent: their entries
+// are the caller's to end.
+func (h *pubsubHub) subscribe(c *psConn, kind subKind, names []string, fresh map[string]*subEntry) (unsent []string, err error) {
+	sub, _ := kind.commands()
+	groups := h.bySlot(kind, names)
+	for i, group := range groups {
+		w := newWaiter(len(group), func(err error) {
+			if err != nil {
+				h.dropEntries(kind, group, fresh, err)
+			}
+			for _, name := range group {
+				close(fresh[name].ready)
+			}
+		})
+		if err := c.send(w, append([]string{sub}, group...)); err != nil {
+			for _, g := range groups[i:] {
+				unsent = append(unsent, g...)
+			}
+			return unsent, err
+		}
+	}
+	return nil, nil
+}
+
+// unsubscribe sends the commands that unsubscribe names on c, one per slot
+// for shard channels (see bySlot), each SUNSUBSCRIBE together with a PING
+// (see psWaiter), and returns their waiters. The caller holds wmu.
+func (h *pubsubHub) unsubscribe(c *psConn, kind subKind, names []string) ([]*psWaiter, error) {
+	_, unsub := kind.commands()
+	var waiters []*psWaiter
+	for _, group := range h.bySlot(kind, names) {
+		args := append([]string{unsub}, group...)
+		var w *psWaiter
+		var err error
+		if kind == kindShard {
+			w = newShardUnsubWaiter(group)
+			err = c.send(w, args, []string{"PING"})
+		} else {
+			w = newWaiter(len(group), nil)
+			err = c.send(w, args)
+		}
+		if err != nil {
+			return waiters, err
+		}
+		waiters = append(waiters, w)
+	}
+	return waiters, nil
+}
+
+// bySlot splits names into the groups one command may carry: under a
+// sharded router, shard channels one slot per group (Redis answers
+// CROSSSLOT to an SSUBSCRIBE or SUNSUBSCRIBE naming several slots);
+// anything else all in one group.
+func (h *pubsubHub) bySlot(kind subKind, names []string) [][]string {
+	if kind != kindShard || len(names) < 2 || !h.m.router.Sharded() {
+		return [][]string{names}
+	}
+	index := map[int]int{} // slot -> its group's index
+	var groups [][]string
+	for _, name := range names {
+		slot := h.m.router.KeySlot(name)
+		i, ok := index[slot]
+		if !ok {
+			i = len(groups)
+			index[slot] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], name)
+	}
+	return groups
+}
+
+// release undoes a failed add: ps leaves entries (the entry of each of
+// names, where it still is the current one), and the names that lose their
+// last subscriber are unsubscribed on the live connection, if any. It does
+// not wait for the server.
+func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []*subEntry) {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.mu.Lock()
+	m := h.names[kind]
+	var gone []string
+	for i, e := range entries {
+		if m[names[i]] != e || !e.subs[ps] {
+			continue
+		}
+		delete(e.subs, ps)
+		if len(e.subs) == 0 {
+			delete(m, names[i])
+			gone = append(gone, names[i])
+		}
+	}
+	c := h.conn
+	h.mu.Unlock()
+	if c != nil && len(gone) > 0 {
+		_, _ = h.unsubscribe(c, kind, gone) // a failed write fails c: nothing is left subscribed on it
+	}
+}
+
+// holds reports whether ps is subscribed here to any of names.
+func (h *pubsubHub) holds(ps *PubSub, kind subKind, names []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range names {
+		if e := h.names[kind][name]; e != nil && e.subs[ps] {
+			return true
+		}
+	}
+	return false
+}
+
+// dropEntries removes the failed entries of names (from entries, by name)
+// so that the hub's view and the server's agree again; their subscribers
+// see err and forget the names.
+func (h *pubsubHub) dropEntries(kind subKind, names []string, entries map[string]*subEntry, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.names[kind]
-	for i, e := range entries {
+	for _, name := range names {
+		e := entries[name]
 		e.err = err
-		if i < len(names) && m[names[i]] == e {
-			delete(m, names[i])
+		if m[name] == e {
+			delete(m, name)
 		}
 	}
 }
@@ -190,7 +308,7 @@ func (h *pubsubHub) ping(ctx context.Context, msg string) error {
 			args = append(args, msg)
 		}
 		w = newWaiter(1, nil)
-		err = c.send(args, w)
+		err = c.send(w, args)
 	}
 	h.wmu.Unlock()
 	if err != nil {
@@ -233,8 +351,7 @@ func (h *pubsubHub) remove(ps *PubSub) {
 	}
 	for kind, names := range gone {
 		if len(names) > 0 {
-			_, unsub := subKind(kind).commands()
-			_ = c.send(append([]string{unsub}, names...), newWaiter(len(names), nil))
+			_, _ = h.unsubscribe(c, subKind(kind), names) // not waited for; a failed write fails c
 		}
 	}
 }
@@ -360,13 +477,15 @@ func (h *pubsubHub) connect() (*psConn, error) {
 			continue
 		}
 		sub, _ := subKind(kind).commands()
-		w := newWaiter(len(names), nil)
-		if err := c.send(append([]string{sub}, names...), w); err != nil {
-			return nil, err
-		}
-		if err := w.wait(ctx); err != nil {
-			c.fail(err)
-			return nil, err
+		for _, group := range h.bySlot(subKind(kind), names) {
+			w := newWaiter(len(group), nil)
+			if err := c.send(w, append([]string{sub}, group...)); err != nil {
+				return nil, err
+			}
+			if err := w.wait(ctx); err != nil {
+				c.fail(err)
+				return nil, err
+			}
 		}
 	}
 	return c, nil
@@ -439,8 +558,12 @@ func (h *pubsubHub) dispatch(kind subKind, name string, msg Message) {
 // names is nil) and subscribes them again on whichever node owns their
 // slot now, in the background, retrying with backoff until it works or the
 // Mux closes; their subscribers are then told they may have missed
-// messages. movedAway says the server itself unsubscribed them (their slot
-// left this node), so this node is the wrong answer. The caller holds h.mu.
+// messages. An entry not confirmed yet is dropped, not moved: its
+// SSUBSCRIBE fails with the connection and its subscribers get the error
+// (and forget the name), so re-homing it would subscribe them behind
+// their back. movedAway says the server itself unsubscribed them (their
+// slot left this node), so this node is the wrong answer. The caller holds
+// h.mu.
 func (h *pubsubHub) rehomeLocked(names []string, movedAway bool) {
 	m := h.names[kindShard]
 	if names == nil {
@@ -455,6 +578,11 @@ func (h *pubsubHub) rehomeLocked(names []string, movedAway bool) {
 			continue
 		}
 		delete(m, name)
+		select {
+		case <-e.ready:
+		default:
+			continue // still being confirmed: see above
+		}
 		for ps := range e.subs {
 			moving[name] = append(moving[name], ps)
 		}
@@ -486,8 +614,8 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			}
 			var left []*PubSub
 			for _, ps := range subs {
-				if !ps.isOpen() {
-					continue
+				if !ps.wants(kindShard, name) {
+					continue // closed, or unsubscribed meanwhile (change checks again)
 				}
 				if err == nil {
 					err = n.hub.change(ctx, ps, kindShard, true, []string{name})
@@ -515,15 +643,14 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 // it left.
 var errStaleRoute = errors.New("client: the router still names the node a shard channel left")
 
-// unsubscribedByServer handles an SUNSUBSCRIBE the server sent on its own:
-// the channel's slot has moved. It reports whether that is what it was
-// (rather than the confirmation of our own SUNSUBSCRIBE).
-func (h *pubsubHub) unsubscribedByServer(channel string) bool {
+// unsubscribedByServer handles an sunsubscribe that answers none of our
+// SUNSUBSCRIBEs (see psConn.confirmsUnsub): the server dropped the channel
+// on its own, because its slot moved, so it is re-homed. Runs on the
+// reader.
+func (h *pubsubHub) unsubscribedByServer(channel string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.names[kindShard][channel] == nil {
-		return false // we asked for it: the entry went first
+	if h.names[kindShard][channel] != nil {
+		h.rehomeLocked([]string{channel}, true)
 	}
-	h.rehomeLocked([]string{channel}, true)
-	return true
 }
