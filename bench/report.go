@@ -228,14 +228,28 @@ func (r *report) ratio(k cellKey, client string) float64 {
 // medians can come from rounds far apart). Results without the same rounds
 // fall back to the ratio of the medians.
 func pairedRatio(o, p *result) float64 {
+	return paired(o, p, func(t trial) float64 { return t.opsPerSec })
+}
+
+// paired is pairedRatio for the measure x of a trial.
+func paired(o, p *result, x func(trial) float64) float64 {
 	if len(o.trials) != len(p.trials) {
-		return o.summary().median / p.summary().median
+		return medianOf(o, x) / medianOf(p, x)
 	}
 	rs := make([]float64, len(o.trials))
 	for i := range rs {
-		rs[i] = o.trials[i].opsPerSec / p.trials[i].opsPerSec
+		rs[i] = x(o.trials[i]) / x(p.trials[i])
 	}
 	return median(rs)
+}
+
+// medianOf is the median of the measure x over res's trials.
+func medianOf(res *result, x func(trial) float64) float64 {
+	xs := make([]float64, len(res.trials))
+	for i, t := range res.trials {
+		xs[i] = x(t)
+	}
+	return median(xs)
 }
 
 // floorSetting describes the floor in the table's header.
@@ -249,14 +263,7 @@ func (r *report) floorRatio(k cellKey) float64 {
 	if o == nil || f == nil {
 		return math.NaN()
 	}
-	if len(o.trials) != len(f.trials) {
-		return o.summary().clientCPU / f.summary().clientCPU
-	}
-	rs := make([]float64, len(o.trials))
-	for i := range rs {
-		rs[i] = o.trials[i].clientCPU / f.trials[i].clientCPU
-	}
-	return median(rs)
+	return paired(o, f, func(t trial) float64 { return t.clientCPU })
 }
 
 // ceilingFor returns the ceiling measured for the single server and value

@@ -667,19 +667,12 @@ func TestFuturesKeepIssueOrderAcrossASK(t *testing.T) {
 	m := newClient(t, c)
 	ctx := testCtx(t)
 	db := m.Database(0)
-	from, to := c.Masters()[0], c.Masters()[1]
-	slot := from.Slots()[0].Start
+	slot := c.Masters()[0].Slots()[0].Start
 	key := keyInSlot(slot)
 	if _, err := db.Do(ctx, "SET", key, "before"); err != nil {
 		t.Fatal(err)
 	}
-	mig, err := c.BeginMigration(ctx, from, to, []int{slot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mig.MoveKeys(ctx, key); err != nil {
-		t.Fatal(err)
-	}
+	mig := moveMidMigration(ctx, t, c, slot, key)
 	first := db.Command(ctx, "SET", key, "first")
 	second := db.Command(ctx, "SET", key, "second")
 	if _, err := second.Reply(ctx); err != nil {

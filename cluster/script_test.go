@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"context"
 	"strconv"
 	"testing"
 
 	"github.com/justredis/justredis/client"
+	"github.com/justredis/justredis/clusterharness"
 )
 
 // TestScriptsAcrossASK: a script whose key has moved to the importing node
@@ -19,8 +21,7 @@ func TestScriptsAcrossASK(t *testing.T) {
 	m := newClient(t, c)
 	ctx := testCtx(t)
 	db := m.Database(0)
-	from, to := c.Masters()[0], c.Masters()[1]
-	slot := from.Slots()[0].Start
+	slot := c.Masters()[0].Slots()[0].Start
 	keys := make([]string, 4)
 	for i := range keys {
 		keys[i] = "{" + keyInSlot(slot) + "}:" + strconv.Itoa(i)
@@ -34,13 +35,7 @@ func TestScriptsAcrossASK(t *testing.T) {
 	if _, err := incr.Run(ctx, db, keys[:1]); err != nil {
 		t.Fatal(err)
 	}
-	mig, err := c.BeginMigration(ctx, from, to, []int{slot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mig.MoveKeys(ctx, keys...); err != nil {
-		t.Fatal(err)
-	}
+	mig := moveMidMigration(ctx, t, c, slot, keys...)
 
 	fresh := client.NewScript("return redis.call('INCR', KEYS[1]) -- fresh")
 	if v, err := fresh.Run(ctx, db, keys[1:2]); err != nil || v.Int != 1 {
@@ -70,4 +65,19 @@ func TestScriptsAcrossASK(t *testing.T) {
 			t.Errorf("%s = %q, %v; want %s", keys[i], s, err, want)
 		}
 	}
+}
+
+// moveMidMigration begins moving slot from the first master to the second
+// and moves keys (of that slot) already: commands on them are answered ASK
+// by the first master until the returned migration is finished.
+func moveMidMigration(ctx context.Context, t *testing.T, c *clusterharness.Cluster, slot int, keys ...string) *clusterharness.Migration {
+	t.Helper()
+	mig, err := c.BeginMigration(ctx, c.Masters()[0], c.Masters()[1], []int{slot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mig.MoveKeys(ctx, keys...); err != nil {
+		t.Fatal(err)
+	}
+	return mig
 }
