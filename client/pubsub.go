@@ -146,9 +146,22 @@ func (ps *PubSub) PUnsubscribe(ctx context.Context, patterns ...string) error {
 // SSubscribe adds shard channels (SSUBSCRIBE, Redis 7): on a cluster each
 // is subscribed on the node that owns its slot, and moved to the new owner
 // when the slot moves or the node fails over (with a KindReconnected
-// message: some may have been missed). Messages come as KindSMessage.
+// message: some may have been missed). Messages come as KindSMessage. A
+// MOVED answer (the router's view of the slots is behind) is followed, up
+// to the redirection cap of commands.
 func (ps *PubSub) SSubscribe(ctx context.Context, channels ...string) error {
-	return ps.change(ctx, kindShard, true, channels)
+	for redirects := 0; ; redirects++ {
+		err := ps.change(ctx, kindShard, true, channels)
+		var e *resp.Error
+		if err == nil || !ps.m.router.Sharded() || !errors.As(err, &e) || e.Prefix != "MOVED" || !e.IsRedirect() ||
+			redirects >= maxRedirects || ctx.Err() != nil {
+			return err
+		}
+		// What was subscribed stays (change skips it); what failed was
+		// forgotten, and goes where the slot is now.
+		from, _ := ps.m.route(ctx, e.Slot, false) // the node that answered
+		ps.m.router.Moved(e.Slot, redirectAddr(e.Addr, from))
+	}
 }
 
 // SUnsubscribe removes shard channels.

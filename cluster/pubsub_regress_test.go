@@ -281,3 +281,33 @@ func TestSSubscribeSeveralSlotsOfOneNode(t *testing.T) {
 	_ = ps.Close()
 	check(0)
 }
+
+// SSubscribe follows MOVED: with the client's view of the slots behind (a
+// slot migrated since it last looked, and no command of its own went
+// there), SSUBSCRIBE goes to the old owner, which answers MOVED; the
+// client learns the move and subscribes on the new owner. It used to
+// return the MOVED to the caller.
+func TestSSubscribeFollowsMoved(t *testing.T) {
+	c := startCluster(t)
+	m := newClient(t, c, RefreshInterval(time.Hour))
+	ctx := testCtx(t)
+	db := m.Database(0)
+	from, to := c.Masters()[0], c.Masters()[1]
+	slot := from.Slots()[0].Start
+	channel := "{" + keyInSlot(slot) + "}moved"
+	if _, err := Masters(ctx, m); err != nil { // the client's view: slot on from
+		t.Fatal(err)
+	}
+	if _, err := c.MigrateSlots(ctx, from, to, []int{slot}); err != nil {
+		t.Fatal(err)
+	}
+	ps := m.PubSub(client.PubSubOptions{})
+	defer ps.Close()
+	if err := ps.SSubscribe(ctx, channel); err != nil {
+		t.Fatalf("SSubscribe after its slot moved: %v", err)
+	}
+	if n := receivers(t, db, channel, "hello"); n != 1 {
+		t.Fatalf("SPUBLISH on the new owner reached %d clients, want 1", n)
+	}
+	receiveShard(t, ps, "hello", 10*time.Second)
+}
