@@ -103,11 +103,7 @@ func (b *builder) value() Value {
 		return Value{Type: t, Str: b.str(start, start+n)}
 	case TypeAttribute:
 		attr := b.aggregate(t)
-		v := b.value()
-		if v.Attrs != nil {
-			// Two attributes in a row: keep both, outer first.
-			attr.Elems = append(attr.Elems[:len(attr.Elems):len(attr.Elems)], v.Attrs.Elems...)
-		}
+		v := b.value() // not an attribute: the scanner refuses two in a row
 		a := &b.vals[b.vi]
 		b.vi++
 		*a = attr

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Value encoders. Each appends one value in its wire form to dst and returns
@@ -68,14 +69,26 @@ func AppendBool(dst []byte, b bool) []byte {
 	return append(dst, "#f\r\n"...)
 }
 
-// AppendBigNumber appends the RESP3 big number "(digits\r\n".
+// AppendBigNumber appends the RESP3 big number "(digits\r\n". digits must
+// be an optionally signed run of decimal digits; anything else is appended
+// as a bulk string of the same text, which decoders accept (a big number
+// line they would reject, or one that a CR or LF would break, never goes
+// out).
 func AppendBigNumber(dst []byte, digits string) []byte {
+	if !validBigNumber(unsafe.Slice(unsafe.StringData(digits), len(digits))) {
+		return AppendBulkString(dst, digits)
+	}
 	return appendLine(append(dst, '('), digits)
 }
 
-// AppendVerbatim appends the RESP3 verbatim string "=len\r\nfmt:text\r\n";
-// format should be three bytes, such as "txt".
+// AppendVerbatim appends the RESP3 verbatim string "=len\r\nfmt:text\r\n".
+// format must be three bytes, such as "txt" or "mkd"; any other is
+// replaced by "txt" (decoders reject a verbatim string whose format is not
+// three bytes).
 func AppendVerbatim(dst []byte, format, text string) []byte {
+	if len(format) != 3 {
+		format = "txt"
+	}
 	dst = appendHeader(dst, '=', int64(len(format)+1+len(text)))
 	dst = append(dst, format...)
 	dst = append(dst, ':')
@@ -159,6 +172,9 @@ func AppendValue(dst []byte, v Value) []byte {
 	case TypeBigNumber:
 		return AppendBigNumber(dst, v.Str)
 	case TypeVerbatim:
+		if len(v.Str) < 4 || v.Str[3] != ':' {
+			return AppendVerbatim(dst, "txt", v.Str) // not "fmt:text": see AppendVerbatim
+		}
 		return appendLenString(dst, '=', v.Str)
 	case TypeArray, TypeSet, TypePush, TypeMap, TypeAttribute:
 		return appendAggregate(dst, v.Type, v.Elems, AppendValue)

@@ -21,13 +21,20 @@ const (
 // package default. A value that exceeds a limit is rejected with a
 // *ProtocolError matching ErrTooLarge or ErrTooDeep, before anything is
 // allocated for it: decoders never size an allocation from a length they have
-// not yet received the bytes for.
+// not yet received the bytes for. MaxBulkLen and MaxAggregateLen larger than
+// maxLength count as maxLength (no buffer that large exists, and larger
+// ones would overflow the decoder's offsets).
 type Limits struct {
 	MaxBulkLen      int64 // longest bulk string, bulk error, verbatim or streamed string; default DefaultMaxBulkLen
 	MaxAggregateLen int64 // most elements in one array, set or push (pairs in a map or attribute); default DefaultMaxAggregateLen
 	MaxDepth        int   // deepest nesting of aggregates and attributes; default DefaultMaxDepth
 	MaxLineLen      int   // longest simple string, simple error, double or big number; default DefaultMaxLineLen
 }
+
+// maxLength caps MaxBulkLen and MaxAggregateLen (64 Ti): offsets into a
+// buffer plus such a length, or twice it (a map's keys and values), stay
+// far from overflowing an int64.
+const maxLength = 1 << 46
 
 // resolved returns l with zero fields replaced by the defaults.
 func (l Limits) resolved() Limits {
@@ -37,6 +44,8 @@ func (l Limits) resolved() Limits {
 	if l.MaxAggregateLen <= 0 {
 		l.MaxAggregateLen = DefaultMaxAggregateLen
 	}
+	l.MaxBulkLen = min(l.MaxBulkLen, maxLength)
+	l.MaxAggregateLen = min(l.MaxAggregateLen, maxLength)
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
 	}

@@ -63,6 +63,15 @@ func TestMalformed(t *testing.T) {
 		{name: "chunk negative", wire: "$?\r\n;-1\r\n", want: ErrInvalidLength, offset: 5},
 		{name: "chunk without CRLF", wire: "$?\r\n;2\r\nabcd", want: ErrMissingCRLF, offset: 10},
 		{name: "streamed marker junk", wire: "*?x\r\n", want: ErrMissingCRLF, offset: 2},
+		// Chained, attributes were merged recursively: 120 KB of them took
+		// 6.9 GB and 48 s to build, 16 MB overflowed the stack.
+		{name: "attribute after attribute", wire: "|1\r\n+a\r\n+b\r\n|1\r\n+c\r\n+d\r\n:1\r\n", want: ErrInvalidValue, offset: 12},
+		{name: "empty attribute after attribute", wire: "*1\r\n|0\r\n|0\r\n:1\r\n", want: ErrInvalidValue, offset: 8},
+		{name: "streamed attribute after attribute", wire: "|?\r\n.\r\n|0\r\n:1\r\n", want: ErrInvalidValue, offset: 7},
+		// seen + n overflowed and passed the limit check: index out of range.
+		{name: "chunk length overflowing the total", wire: "$?\r\n;1\r\na\r\n;9223372036854775807\r\n", want: ErrTooLarge, offset: 12},
+		{name: "bulk over a limit above the cap", wire: "$9223372036854775807\r\n", lim: Limits{MaxBulkLen: 1<<63 - 1}, want: ErrTooLarge, offset: 1},
+		{name: "map over a limit above the cap", wire: "%9223372036854775807\r\n", lim: Limits{MaxAggregateLen: 1<<63 - 1}, want: ErrTooLarge, offset: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,5 +196,29 @@ func TestReaderShrinksAfterLargeFrame(t *testing.T) {
 	}
 	if len(r.buf) != 1024 {
 		t.Errorf("buffer still %d bytes after the large frame was consumed", len(r.buf))
+	}
+}
+
+// TestHostileChains: inputs whose cost used to grow faster than their size
+// fail at once, allocating nothing but the error: a chain of 10,000 attributes (120 KB;
+// building it merged them recursively, 6.9 GB and 48 s) and a streamed
+// string whose chunk lengths overflow their sum. (What a frame that
+// decodes costs is FuzzDecode's to bound.)
+func TestHostileChains(t *testing.T) {
+	for name, wire := range map[string]string{
+		"attributes": strings.Repeat("|1\r\n+a\r\n+b\r\n", 10_000) + ":1\r\n",
+		"chunks":     "$?\r\n;1\r\na\r\n;9223372036854775807\r\n" + strings.Repeat("x", 1000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := []byte(wire)
+			var err error
+			allocs := testing.AllocsPerRun(10, func() { _, _, err = (&Decoder{}).Decode(in) })
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("Decode: %v, want a protocol error", err)
+			}
+			if allocs > 2 { // the error
+				t.Errorf("Decode allocated %v times", allocs)
+			}
+		})
 	}
 }

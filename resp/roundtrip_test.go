@@ -133,3 +133,33 @@ func TestRoundTripRESP2(t *testing.T) {
 		}
 	}
 }
+
+// TestEncoderNeverWritesWhatDecodersReject: values the RESP3 grammar
+// cannot carry as they are (a verbatim format that is not three bytes, a
+// big number that is not digits) are written in a form the decoder takes:
+// it used to write "=2\r\n:x\r\n" for Verbatim("", "x") and "(\r\n" for
+// BigNumber("").
+func TestEncoderNeverWritesWhatDecodersReject(t *testing.T) {
+	for _, tc := range []struct {
+		v    Value
+		want Value
+	}{
+		{Verbatim("", "x"), Verbatim("txt", "x")},
+		{Verbatim("ab", ""), Verbatim("txt", "")},
+		{Verbatim("mkd", "# hi"), Verbatim("mkd", "# hi")},
+		{Value{Type: TypeVerbatim, Str: "no format"}, Verbatim("txt", "no format")},
+		{BigNumber(""), Bulk("")},
+		{BigNumber("1\r\n2"), Bulk("1\r\n2")},
+		{BigNumber("-"), Bulk("-")},
+		{BigNumber("-123456789012345678901234567890"), BigNumber("-123456789012345678901234567890")},
+	} {
+		wire := AppendValue(nil, tc.v)
+		got, n, err := (&Decoder{}).Decode(wire)
+		if err != nil || n != len(wire) || !got.Equal(tc.want) {
+			t.Errorf("%#v encodes as %q, which decodes to %v, %d, %v; want %v", tc.v, wire, got, n, err, tc.want)
+		}
+	}
+	if got := string(AppendVerbatim(nil, "x", "y")); got != "=5\r\ntxt:y\r\n" {
+		t.Errorf("AppendVerbatim with a 1-byte format: %q", got)
+	}
+}

@@ -115,6 +115,12 @@ func (s *scanner) scan(buf []byte) error {
 			}
 			continue
 		}
+		if s.attrPending && t == TypeAttribute {
+			// One value carries one attribute. (Merging a chain of them
+			// would make building a frame's values cost the square of its
+			// length, and its recursion as deep as the chain is long.)
+			return protoErr(ErrInvalidValue, pos, "an attribute right after another")
+		}
 		s.attrPending = false
 		next, item, err := s.scanItem(buf, t)
 		if err != nil {
@@ -248,7 +254,7 @@ func (s *scanner) scanChunk(buf []byte, f *frame) error {
 		s.pos = start
 		s.stack = s.stack[:len(s.stack)-1]
 		return nil
-	case f.seen+n > s.lim.MaxBulkLen:
+	case n > s.lim.MaxBulkLen-f.seen: // f.seen <= MaxBulkLen: no overflow
 		return protoErr(ErrTooLarge, pos+1, "streamed string longer than the limit")
 	}
 	end := start + int(n)

@@ -145,8 +145,12 @@ func Bool(b bool) Value {
 func BigNumber(digits string) Value { return Value{Type: TypeBigNumber, Str: digits} }
 
 // Verbatim returns a verbatim string value with a three-letter format such as
-// "txt" or "mkd".
+// "txt" or "mkd" (any other format is replaced by "txt": RESP3 has no room
+// for it).
 func Verbatim(format, text string) Value {
+	if len(format) != 3 {
+		format = "txt"
+	}
 	return Value{Type: TypeVerbatim, Str: format + ":" + text}
 }
 
