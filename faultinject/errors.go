@@ -12,7 +12,8 @@ var (
 	// ErrToxicNotFound: no toxic has the given name.
 	ErrToxicNotFound = errors.New("faultinject: toxic not found")
 	// ErrInvalidToxic: a toxic, its name or one of its fields is invalid
-	// (nil toxic, empty name, negative duration, zero bandwidth, ...).
+	// (nil toxic, empty name, negative duration, zero bandwidth, a value
+	// above MaxToxicDuration or MaxToxicSize, ...).
 	ErrInvalidToxic = errors.New("faultinject: invalid toxic")
 	// ErrInvalidToxicity: a toxicity is outside [0, 1] or not a number.
 	ErrInvalidToxicity = errors.New("faultinject: toxicity must be between 0 and 1")

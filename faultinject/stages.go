@@ -1,6 +1,9 @@
 package faultinject
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // The per-chunk stages. emit passes b through stages[0], which hands what it
 // lets through, piece by piece, to the rest of the chain, ending in sink.
@@ -57,7 +60,7 @@ func state[T any](f *forwarder, id uint64, mk func() *T) *T {
 func (f *forwarder) latency(snap *snapshot, t Latency, at time.Time, b []byte, next func([]byte) error) error {
 	d := t.Delay
 	if t.Jitter > 0 {
-		d += time.Duration(f.rnd.Int64N(2*int64(t.Jitter)+1)) - t.Jitter
+		d += time.Duration(symmetricDraw(f.rnd, int64(t.Jitter)))
 	}
 	if err := f.sleepUntil(snap, at.Add(d)); err != nil {
 		return err
@@ -67,7 +70,10 @@ func (f *forwarder) latency(snap *snapshot, t Latency, at time.Time, b []byte, n
 
 // bandwidth paces b at BytesPerSecond, in pieces of bandwidthSlice worth.
 func (f *forwarder) bandwidth(snap *snapshot, t Bandwidth, s *bandwidthState, b []byte, next func([]byte) error) error {
-	piece := max(1, t.BytesPerSecond*int64(bandwidthSlice)/int64(time.Second))
+	// BytesPerSecond*bandwidthSlice/time.Second would overflow for rates
+	// above about 1.8e11; the rate over the number of slices in a second
+	// does not.
+	piece := max(1, t.BytesPerSecond/int64(time.Second/bandwidthSlice))
 	for len(b) > 0 {
 		n := int(min(int64(len(b)), piece))
 		cost := time.Duration(float64(n) * float64(time.Second) / float64(t.BytesPerSecond))
@@ -110,13 +116,32 @@ func (f *forwarder) slicer(snap *snapshot, t Slicer, s *slicerState, b []byte, n
 	return nil
 }
 
-// sliceSize draws one slicer piece size.
-func sliceSize(rnd interface{ IntN(int) int }, t Slicer) int {
-	n := t.AverageSize
+// sliceSize draws one slicer piece size, at least 1. The sum is taken in
+// int64, so that it cannot overflow an int even on 32-bit platforms; a
+// size above math.MaxInt32 is clamped (a piece is never larger than the
+// chunk it comes from anyway).
+func sliceSize(rnd uint64Drawer, t Slicer) int {
+	n := int64(t.AverageSize)
 	if t.SizeVariation > 0 {
-		n += rnd.IntN(2*t.SizeVariation+1) - t.SizeVariation
+		n += symmetricDraw(rnd, int64(t.SizeVariation))
 	}
-	return max(1, n)
+	return int(min(max(1, n), math.MaxInt32))
+}
+
+// uint64Drawer is the part of *rand.Rand that the draws use.
+type uint64Drawer interface{ Uint64N(n uint64) uint64 }
+
+// symmetricDraw returns a uniformly random number in [-v, v], for v >= 0
+// (0 for a negative v). It cannot overflow for any v: 2v+1 fits in a
+// uint64, and so does the offset. It draws what rnd.Int64N(2*v+1)-v draws
+// (Int64N and Uint64N share one algorithm), so that seeds recorded before
+// it replay the same jitter and piece sizes.
+func symmetricDraw(rnd uint64Drawer, v int64) int64 {
+	if v <= 0 {
+		return 0
+	}
+	u := rnd.Uint64N(2*uint64(v) + 1) // in [0, 2v]
+	return int64(u - uint64(v))       // in [-v, v], two's complement
 }
 
 // limit lets through at most Bytes bytes in total, then ends the link.

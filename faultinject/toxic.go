@@ -5,6 +5,17 @@ import (
 	"time"
 )
 
+// Bounds of the toxics' settings. Larger values are refused with
+// ErrInvalidToxic: they are no use in a test, and they would overflow the
+// arithmetic of the random draws.
+const (
+	// MaxToxicDuration bounds every duration of a toxic: Latency's Delay
+	// and Jitter, Slicer's Delay, ResetPeer's Timeout, SlowClose's Delay.
+	MaxToxicDuration = 24 * time.Hour
+	// MaxToxicSize bounds Slicer's AverageSize and SizeVariation, in bytes.
+	MaxToxicSize = 1 << 30
+)
+
 // Toxic is one kind of fault. The implementations are the struct types of
 // this package (Latency, Bandwidth, Slicer, LimitData, Blackhole, ResetPeer,
 // SlowClose); the set is closed. Toxics are plain values: a Proxy keeps its
@@ -23,10 +34,10 @@ type Toxic interface {
 // whose delay ends before its predecessor's is sent right after it. Latency on
 // both directions adds up on a request/reply round trip.
 type Latency struct {
-	// Delay is the base delay, >= 0.
+	// Delay is the base delay, 0 to MaxToxicDuration.
 	Delay time.Duration
-	// Jitter, >= 0, adds a uniformly random offset in [-Jitter, +Jitter] to
-	// each chunk's delay (never below zero in total).
+	// Jitter, 0 to MaxToxicDuration, adds a uniformly random offset in
+	// [-Jitter, +Jitter] to each chunk's delay (never below zero in total).
 	Jitter time.Duration
 }
 
@@ -34,7 +45,8 @@ type Latency struct {
 // in pieces of about 50 ms worth of bytes, each after the time its size costs.
 // Idle time earns no credit: a burst after a pause is paced like any other.
 type Bandwidth struct {
-	// BytesPerSecond is the rate, > 0.
+	// BytesPerSecond is the rate, > 0. A huge rate (math.MaxInt64) is as
+	// good as no limit.
 	BytesPerSecond int64
 }
 
@@ -44,11 +56,13 @@ type Bandwidth struct {
 // with SizeVariation 0 sends one byte at a time. Pieces never span two chunks
 // that the proxy read separately, so a piece can be shorter than drawn.
 type Slicer struct {
-	// AverageSize is the mean piece size in bytes, >= 1.
+	// AverageSize is the mean piece size in bytes, 1 to MaxToxicSize.
 	AverageSize int
-	// SizeVariation, >= 0, is the maximum random deviation from AverageSize.
+	// SizeVariation, 0 to MaxToxicSize, is the maximum random deviation
+	// from AverageSize.
 	SizeVariation int
-	// Delay, >= 0, is the minimum time between the writes of two pieces.
+	// Delay, 0 to MaxToxicDuration, is the minimum time between the writes
+	// of two pieces.
 	Delay time.Duration
 }
 
@@ -76,7 +90,7 @@ type Blackhole struct{}
 // at once. The direction of a ResetPeer toxic only groups it in listings; the
 // client side is always the one reset.
 type ResetPeer struct {
-	// Timeout is the delay before the reset, >= 0.
+	// Timeout is the delay before the reset, 0 to MaxToxicDuration.
 	Timeout time.Duration
 }
 
@@ -85,7 +99,8 @@ type ResetPeer struct {
 // it and then waits Delay, measured from the moment it read the end of file,
 // before closing the destination's side.
 type SlowClose struct {
-	// Delay is the extra time before the close is forwarded, >= 0.
+	// Delay is the extra time before the close is forwarded, 0 to
+	// MaxToxicDuration.
 	Delay time.Duration
 }
 
@@ -111,10 +126,10 @@ func (ResetPeer) Kind() string { return "reset_peer" }
 func (SlowClose) Kind() string { return "slow_close" }
 
 func (t Latency) validate() error {
-	if t.Delay < 0 || t.Jitter < 0 {
-		return fmt.Errorf("%w: latency: negative delay or jitter", ErrInvalidToxic)
+	if err := checkDuration("latency", "delay", t.Delay); err != nil {
+		return err
 	}
-	return nil
+	return checkDuration("latency", "jitter", t.Jitter)
 }
 
 func (t Bandwidth) validate() error {
@@ -125,10 +140,13 @@ func (t Bandwidth) validate() error {
 }
 
 func (t Slicer) validate() error {
-	if t.AverageSize < 1 || t.SizeVariation < 0 || t.Delay < 0 {
-		return fmt.Errorf("%w: slicer: need average size >= 1, size variation >= 0, delay >= 0", ErrInvalidToxic)
+	if err := checkSize("slicer", "average size", t.AverageSize, 1); err != nil {
+		return err
 	}
-	return nil
+	if err := checkSize("slicer", "size variation", t.SizeVariation, 0); err != nil {
+		return err
+	}
+	return checkDuration("slicer", "delay", t.Delay)
 }
 
 func (t LimitData) validate() error {
@@ -141,15 +159,27 @@ func (t LimitData) validate() error {
 func (Blackhole) validate() error { return nil }
 
 func (t ResetPeer) validate() error {
-	if t.Timeout < 0 {
-		return fmt.Errorf("%w: reset_peer: negative timeout", ErrInvalidToxic)
+	return checkDuration("reset_peer", "timeout", t.Timeout)
+}
+
+func (t SlowClose) validate() error {
+	return checkDuration("slow_close", "delay", t.Delay)
+}
+
+// checkDuration reports a duration field of a toxic of kind that is not in
+// [0, MaxToxicDuration], wrapping ErrInvalidToxic.
+func checkDuration(kind, field string, d time.Duration) error {
+	if d < 0 || d > MaxToxicDuration {
+		return fmt.Errorf("%w: %s: %s must be between 0 and %v, not %v", ErrInvalidToxic, kind, field, MaxToxicDuration, d)
 	}
 	return nil
 }
 
-func (t SlowClose) validate() error {
-	if t.Delay < 0 {
-		return fmt.Errorf("%w: slow_close: negative delay", ErrInvalidToxic)
+// checkSize reports a size field of a toxic of kind that is not in [least,
+// MaxToxicSize], wrapping ErrInvalidToxic.
+func checkSize(kind, field string, n, least int) error {
+	if n < least || n > MaxToxicSize {
+		return fmt.Errorf("%w: %s: %s must be between %d and %d, not %d", ErrInvalidToxic, kind, field, least, MaxToxicSize, n)
 	}
 	return nil
 }

@@ -76,8 +76,10 @@
 //	reset_peer  timeout                                (duration)
 //	slow_close  delay                                  (duration)
 //
-// Their meaning is that of the faultinject types of the same names. An
-// update merges into the current settings:
+// Their meaning and bounds are those of the faultinject types of the same
+// names: durations at most faultinject.MaxToxicDuration (24h), sizes at
+// most faultinject.MaxToxicSize; a value out of bounds is answered with
+// 400. An update merges into the current settings:
 //
 //	PATCH /proxies/redis/toxics/slow
 //	{"attributes": {"delay": "250ms"}}
