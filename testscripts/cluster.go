@@ -9,9 +9,15 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
+// MaxClusterNodes bounds the nodes of a cluster that cluster-start starts:
+// MASTERS × (1 + REPLICAS). A larger cluster fails the script with the
+// usage.
+const MaxClusterNodes = 100
+
 // cmdClusterStart: cluster-start NAME [-pass PASSWORD] [MASTERS [REPLICAS]]
 // starts a cluster (default 3 masters, 1 replica each; REPLICAS 0 means
-// none) and sets $NAME_ADDR to its nodes' addresses, separated by commas.
+// none; at most MaxClusterNodes nodes in all) and sets $NAME_ADDR to its
+// nodes' addresses, separated by commas.
 func cmdClusterStart(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "cluster-start"
 	noNeg(ts, neg, cmd)
@@ -39,6 +45,11 @@ func cmdClusterStart(ts *testscript.TestScript, st *state, neg bool, args []stri
 		if n == 0 {
 			opts.Replicas = -1 // clusterharness: negative means none
 		}
+	}
+	replicas := max(opts.Replicas, 0)
+	// MASTERS × (1 + REPLICAS) could overflow: compare with a quotient.
+	if replicas >= MaxClusterNodes || opts.Masters > MaxClusterNodes/(1+replicas) {
+		usagef(ts, cmd, "%d masters with %d replicas each: want at most %d nodes in all", opts.Masters, replicas, MaxClusterNodes)
 	}
 	st.claimAddrName(ts, cmd, name, "cluster")
 	ctx, cancel := st.opContext(DefaultClusterTimeout)

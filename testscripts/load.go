@@ -22,6 +22,16 @@ const (
 	maxSamples         = 5    // error messages kept per class
 )
 
+// Bounds of the numeric flags of the background commands. A larger value
+// fails the script with the command's usage.
+const (
+	// MaxWorkers bounds -workers of rload and rwatch-incr.
+	MaxWorkers = 1000
+	// MaxLoadRate bounds rload's -rate, in writes per second: with at least
+	// one writer, each writer's interval is at least a microsecond.
+	MaxLoadRate = 1_000_000
+)
+
 // load is a load generator (rload): workers that SET unique keys until
 // stopped, recording which writes were acknowledged and how the others
 // failed.
@@ -47,10 +57,11 @@ type write struct {
 }
 
 // cmdRload: rload NAME [CLIENT-FLAGS] [-workers W] [-n N] [-rate R]
-// [-prefix P] starts W goroutines (default 4) that SET unique keys
-// "P:WORKER:I" (P defaults to NAME) to I, R writes per second in all
-// (default 1000; 0: as fast as they can), until N writes have been issued
-// (0, the default: until rload-stop). -timeout bounds each write.
+// [-prefix P] starts W goroutines (default 4, at most MaxWorkers) that SET
+// unique keys "P:WORKER:I" (P defaults to NAME) to I, R writes per second
+// in all (default 1000, at most MaxLoadRate; 0: as fast as they can),
+// until N writes have been issued (0, the default: until rload-stop).
+// -timeout bounds each write.
 func cmdRload(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "rload"
 	noNeg(ts, neg, cmd)
@@ -66,8 +77,15 @@ func cmdRload(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	fs.IntVar(&n, "n", 0, "writes to issue in all (0: until rload-stop)")
 	fs.IntVar(&rate, "rate", DefaultLoadRate, "writes per second in all (0: unlimited)")
 	fs.StringVar(&prefix, "prefix", name, "key prefix")
-	if rest := parseFlags(ts, cmd, fs, args); len(rest) != 0 || workers < 1 || n < 0 || rate < 0 {
+	if rest := parseFlags(ts, cmd, fs, args); len(rest) != 0 {
 		usage(ts, cmd)
+	}
+	checkWorkers(ts, cmd, workers)
+	if n < 0 {
+		usagef(ts, cmd, "-n %d: want 0 (until rload-stop) or more writes", n)
+	}
+	if rate < 0 || rate > MaxLoadRate {
+		usagef(ts, cmd, "-rate %d: want 0 (unlimited) to %d writes per second", rate, MaxLoadRate)
 	}
 	if st.loads[name] != nil {
 		ts.Fatalf("%s: there is already a load called %s", cmd, name)
@@ -100,11 +118,31 @@ func cmdRload(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	})
 }
 
+// checkWorkers fails the script with the usage of cmd unless -workers is
+// 1 to MaxWorkers.
+func checkWorkers(ts *testscript.TestScript, cmd string, workers int) {
+	if workers < 1 || workers > MaxWorkers {
+		usagef(ts, cmd, "-workers %d: want 1 to %d", workers, MaxWorkers)
+	}
+}
+
+// writeInterval is the time between two writes of one of workers writers
+// that make rate writes per second in all; 0 for rate 0 (unlimited). With
+// workers and rate in their bounds (MaxWorkers, MaxLoadRate), it is at
+// least a microsecond and the product cannot overflow; it is never below a
+// nanosecond, so that time.NewTicker cannot panic whatever the bounds.
+func writeInterval(workers, rate int) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return max(time.Duration(workers)*time.Second/time.Duration(rate), time.Nanosecond)
+}
+
 // worker is one writer of a load.
 func (l *load) worker(ctx context.Context, w, workers, rate, n int, issued *atomic.Int64, prefix string) {
 	var tick <-chan time.Time
-	if rate > 0 {
-		t := time.NewTicker(time.Duration(workers) * time.Second / time.Duration(rate))
+	if d := writeInterval(workers, rate); d > 0 {
+		t := time.NewTicker(d)
 		defer t.Stop()
 		tick = t.C
 	}

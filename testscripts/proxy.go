@@ -217,6 +217,9 @@ func applyAttrs(t faultinject.Toxic, toxicity float64, attrs []string) (faultinj
 func setAttr(t faultinject.Toxic, key, val string) (faultinject.Toxic, error) {
 	dur := func() (time.Duration, error) { return time.ParseDuration(val) }
 	num := func() (int64, error) { return strconv.ParseInt(val, 10, 64) }
+	// An int attribute: out of an int's range is an error, not truncated
+	// (on 32-bit platforms); faultinject checks the bounds.
+	intNum := func() (int, error) { return strconv.Atoi(val) }
 	var err error
 	switch x := t.(type) {
 	case faultinject.Latency:
@@ -236,14 +239,11 @@ func setAttr(t faultinject.Toxic, key, val string) (faultinject.Toxic, error) {
 		x.BytesPerSecond, err = num()
 		return x, err
 	case faultinject.Slicer:
-		var n int64
 		switch key {
 		case "average_size":
-			n, err = num()
-			x.AverageSize = int(n)
+			x.AverageSize, err = intNum()
 		case "size_variation":
-			n, err = num()
-			x.SizeVariation = int(n)
+			x.SizeVariation, err = intNum()
 		case "delay":
 			x.Delay, err = dur()
 		default:

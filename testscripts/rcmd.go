@@ -16,6 +16,10 @@ import (
 // pollInterval is how often rpoll asks again.
 const pollInterval = 20 * time.Millisecond
 
+// MaxPipeCommands bounds what one rpipe sends: -n rounds times the
+// commands of a round. A larger total fails the script with the usage.
+const MaxPipeCommands = 1_000_000
+
 // report prints the result of one call, the reply on stdout or the error
 // on stderr, and ends the command (see outcome).
 func report(ts *testscript.TestScript, neg bool, cmd string, args []string, v resp.Value, err error, trunc int) {
@@ -74,7 +78,8 @@ func cmdRcmd(ts *testscript.TestScript, st *state, neg bool, args []string) {
 
 // cmdRpipe: rpipe [CLIENT-FLAGS] [-n N] CMD [ARG...] [; [-db N] CMD
 // [ARG...]]... sends the commands one after the other without waiting
-// (Database.Command), N times over, then waits for the replies. It prints
+// (Database.Command), N times over (at most MaxPipeCommands in all), then
+// waits for the replies. It prints
 // the replies of the last round as a numbered list, errors in place; it
 // fails when any command of any round failed, and lists those on stderr.
 func cmdRpipe(ts *testscript.TestScript, st *state, neg bool, args []string) {
@@ -87,8 +92,13 @@ func cmdRpipe(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	f.register(fs)
 	fs.IntVar(&rounds, "n", 1, "send the commands this many times")
 	args = parseFlags(ts, cmd, fs, args)
-	if len(args) == 0 || rounds < 1 {
+	if len(args) == 0 {
 		usage(ts, cmd)
+	}
+	split := splitCommands(ts, cmd, args)
+	// rounds*len(split) could overflow: compare with a quotient instead.
+	if rounds < 1 || rounds > MaxPipeCommands/len(split) {
+		usagef(ts, cmd, "-n %d rounds of %d commands: want 1 to %d commands in all", rounds, len(split), MaxPipeCommands)
 	}
 	m := st.mux(ts, cmd, &f)
 	base := f.database(m)
@@ -97,7 +107,7 @@ func cmdRpipe(ts *testscript.TestScript, st *state, neg bool, args []string) {
 		args []any
 	}
 	var cmds []pcmd
-	for _, c := range splitCommands(ts, cmd, args) {
+	for _, c := range split {
 		db := base
 		if c[0] == "-db" {
 			if len(c) < 3 {

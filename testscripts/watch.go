@@ -125,11 +125,11 @@ func cmdRwatchExec(ts *testscript.TestScript, st *state, neg bool, args []string
 }
 
 // cmdRwatchIncr: rwatch-incr [CLIENT-FLAGS] [-workers W] [-n N] KEY
-// increments KEY N times from each of W goroutines (default 8 × 25), each
-// increment an optimistic transaction (WATCH KEY, GET KEY, MULTI, SET KEY
-// value+1, EXEC) retried while a watched key changed. It prints the final
-// value of KEY (GET) and, on stderr, how many transactions conflicted. -timeout
-// bounds it all.
+// increments KEY N times from each of W goroutines (default 8 × 25; W at
+// most MaxWorkers), each increment an optimistic transaction (WATCH KEY,
+// GET KEY, MULTI, SET KEY value+1, EXEC) retried while a watched key
+// changed. It prints the final value of KEY (GET) and, on stderr, how many
+// transactions conflicted. -timeout bounds it all.
 func cmdRwatchIncr(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "rwatch-incr"
 	var (
@@ -141,8 +141,12 @@ func cmdRwatchIncr(ts *testscript.TestScript, st *state, neg bool, args []string
 	fs.IntVar(&workers, "workers", 8, "concurrent goroutines")
 	fs.IntVar(&n, "n", 25, "increments per goroutine")
 	args = parseFlags(ts, cmd, fs, args)
-	if len(args) != 1 || workers < 1 || n < 1 {
+	if len(args) != 1 {
 		usage(ts, cmd)
+	}
+	checkWorkers(ts, cmd, workers)
+	if n < 1 {
+		usagef(ts, cmd, "-n %d: want 1 or more increments per goroutine", n)
 	}
 	key := args[0]
 	db := f.database(st.mux(ts, cmd, &f))
