@@ -88,7 +88,7 @@ func (s *Server) setConnected(ctx context.Context, connected bool) error {
 		return fmt.Errorf("%w: network disconnection needs the container backend", ErrNotSupported)
 	}
 	switch {
-	case s.state == stateStopped:
+	case s.state.stopped():
 		return ErrStopped
 	case b.ctr == nil:
 		return ErrNotRunning

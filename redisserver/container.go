@@ -315,14 +315,20 @@ func (b *containerBackend) close(ctx context.Context) error {
 			<-b.run.done
 		}
 		if err := b.ctr.Terminate(ctx); err != nil && !isNotFound(err) {
+			// Kept, for the next Stop to try again.
 			errs = append(errs, err)
+		} else {
+			b.ctr = nil
 		}
-		b.ctr = nil
 	}
 	if b.sockDir != "" {
-		errs = append(errs, os.RemoveAll(b.sockDir))
+		if err := os.RemoveAll(b.sockDir); err != nil {
+			errs = append(errs, err)
+		} else {
+			b.sockDir = ""
+		}
 	}
-	if b.cli != nil {
+	if b.cli != nil && b.ctr == nil {
 		releaseDocker()
 		b.cli = nil
 	}

@@ -119,10 +119,12 @@
 // keep Ryuk where it can run; testcontainers-go reads its configuration once
 // per process, so a process that used testcontainers-go before redisserver
 // keeps its own setting). redisserver cleans up instead: Stop removes the
-// container; every container and network it creates carries the owner
-// labels (LabelOwnerPID and friends), and the first container start of a
-// process calls ReapOrphans, which removes those whose creating process is
-// gone. The images carry LabelMarker.
+// container (under a context of its own, so that a Stop whose context ended
+// still does, and again at the next Stop if the removal failed); every
+// container and network it creates carries the owner labels (LabelOwnerPID
+// and friends), and the first container start of a process calls
+// ReapOrphans, which removes those whose creating process is known to be
+// gone (on this host, in this PID namespace). The images carry LabelMarker.
 //
 // # Dependencies
 //

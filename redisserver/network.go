@@ -38,12 +38,17 @@ func (n *Network) Name() string { return n.net.Name }
 // ID returns the network's Docker ID.
 func (n *Network) ID() string { return n.net.ID }
 
-// Remove removes the network. Its containers must be stopped first.
+// Remove removes the network. Its containers must be stopped first. Like
+// Server.Stop, it is not cut short by ctx: the removal runs under a context
+// of its own, bounded by DefaultDockerTimeout. If it fails, Remove may be
+// called again; removing a removed network does nothing.
 func (n *Network) Remove(ctx context.Context) error {
 	if n.net == nil {
 		return nil
 	}
-	err := n.net.Remove(ctx)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultDockerTimeout)
+	defer cancel()
+	err := n.net.Remove(rctx)
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("redisserver: remove network %s: %w", n.net.Name, err)
 	}

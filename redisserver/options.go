@@ -24,7 +24,8 @@ const (
 	// memory for Logs; older lines are dropped.
 	DefaultLogLimit = 1 << 20
 	// DefaultDockerTimeout bounds each Docker engine call made by the
-	// methods without a context (Kill, Pause, Resume).
+	// methods without a context (Kill, Pause, Resume), and the removals of
+	// Server.Stop and Network.Remove, which do not end with their context.
 	DefaultDockerTimeout = 30 * time.Second
 	// DefaultImageRepository is the repository of the images built from the
 	// local redis-server binary; the tag is "<redis version>-<hash>".

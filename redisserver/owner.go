@@ -22,6 +22,12 @@ const (
 	LabelOwnerBoot = "org.justredis.redisserver.owner.boot"
 	// LabelOwnerPID is the creating process's ID.
 	LabelOwnerPID = "org.justredis.redisserver.owner.pid"
+	// LabelOwnerPIDNS is the creating process's PID namespace (Linux: the
+	// inode number of /proc/self/ns/pid), in which LabelOwnerPID is
+	// meaningful: two test runs in different PID namespaces (containers)
+	// sharing a host name and a Docker engine cannot see each other's
+	// processes, so neither takes the other's resources for orphans.
+	LabelOwnerPIDNS = "org.justredis.redisserver.owner.pidns"
 	// LabelOwnerStart is the creating process's start time (Linux: clock
 	// ticks since boot), so that a reused PID is recognised.
 	LabelOwnerStart = "org.justredis.redisserver.owner.start"
@@ -32,6 +38,7 @@ const (
 // owner identifies a process.
 type owner struct {
 	host, boot string
+	pidns      string // PID namespace, "" where unknown
 	pid        int
 	start      string
 }
@@ -39,7 +46,7 @@ type owner struct {
 var self = sync.OnceValue(func() owner {
 	host, _ := os.Hostname()
 	pid := os.Getpid()
-	return owner{host: host, boot: bootID(), pid: pid, start: processStart(pid)}
+	return owner{host: host, boot: bootID(), pidns: pidNamespace(), pid: pid, start: processStart(pid)}
 })
 
 // ownerLabels returns the labels for a resource of the given kind created by
@@ -50,14 +57,17 @@ func ownerLabels(kind string) map[string]string {
 		LabelMarker:     kind,
 		LabelOwnerHost:  o.host,
 		LabelOwnerBoot:  o.boot,
+		LabelOwnerPIDNS: o.pidns,
 		LabelOwnerPID:   strconv.Itoa(o.pid),
 		LabelOwnerStart: o.start,
 	}
 }
 
 // ownerGone reports whether labels name a creating process that is known to
-// be gone. It never says so about another host's process, nor when the
-// labels are incomplete.
+// be gone. It never says so about another host's process, nor about a
+// process of another PID namespace (this process cannot look it up), nor
+// when the labels are incomplete. Labels without LabelOwnerPIDNS (made by
+// an older redisserver) are judged by host and PID alone, as they were.
 func ownerGone(labels map[string]string) bool {
 	me := self()
 	if labels[LabelOwnerHost] != me.host {
@@ -69,6 +79,9 @@ func ownerGone(labels map[string]string) bool {
 	}
 	if boot := labels[LabelOwnerBoot]; boot != "" && me.boot != "" && boot != me.boot {
 		return true // the machine rebooted since
+	}
+	if ns := labels[LabelOwnerPIDNS]; ns != "" && ns != me.pidns {
+		return false
 	}
 	if pid == me.pid && labels[LabelOwnerStart] == me.start {
 		return false

@@ -6,7 +6,22 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
+
+// pidNamespace returns the inode number of this process's PID namespace,
+// or "" when it cannot be read.
+func pidNamespace() string {
+	fi, err := os.Stat("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatUint(st.Ino, 10)
+}
 
 // bootID returns the kernel's boot ID, which changes at every boot.
 func bootID() string {

@@ -8,11 +8,13 @@ import (
 	"syscall"
 )
 
-// Outside Linux there is no boot ID nor process start time at hand: a
-// creator counts as gone when its PID does not exist (a reused PID keeps
-// its orphans until the next reboot-free chance).
+// Outside Linux there is no boot ID, PID namespace nor process start time
+// at hand: a creator counts as gone when its PID does not exist (a reused
+// PID keeps its orphans until the next reboot-free chance).
 
 func bootID() string { return "" }
+
+func pidNamespace() string { return "" }
 
 func processStart(pid int) string { return "" }
 

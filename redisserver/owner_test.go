@@ -1,12 +1,14 @@
 package redisserver
 
 import (
+	"maps"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStatStartTime(t *testing.T) {
@@ -46,4 +48,25 @@ func TestOwnerGone(t *testing.T) {
 	// A PID that cannot exist.
 	assert.True(t, ownerGone(labels(func(l map[string]string) { l[LabelOwnerPID] = strconv.Itoa(1 << 30) })), "a gone process")
 	assert.NotEmpty(t, me.boot)
+}
+
+// TestOwnerGoneOtherPIDNamespace: a creator in another PID namespace may be
+// alive however this process's /proc looks: not known to be gone.
+func TestOwnerGoneOtherPIDNamespace(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("PID namespaces are Linux's")
+	}
+	require.NotEmpty(t, self().pidns)
+	gone := ownerLabels("server")
+	gone[LabelOwnerPID] = strconv.Itoa(1 << 30) // no such process here
+	require.True(t, ownerGone(gone), "a gone process of this namespace")
+	other := maps.Clone(gone)
+	other[LabelOwnerPIDNS] = "4026531836999"
+	assert.False(t, ownerGone(other), "a process of another namespace")
+	other[LabelOwnerBoot] = "another-boot"
+	assert.True(t, ownerGone(other), "a process of another namespace, rebooted since")
+	old := maps.Clone(gone)
+	delete(old, LabelOwnerPIDNS)
+	assert.True(t, ownerGone(old), "labels of an older redisserver: host and PID alone")
 }

@@ -15,10 +15,12 @@ import (
 // ReapOrphans removes the containers and networks that redisserver created
 // in processes that are gone: test binaries killed before their cleanup ran
 // (Ryuk, which would otherwise remove them, is disabled; see
-// RyukDisabledEnv). A creator counts as gone when it ran on this host and
-// its process no longer exists (same PID and start time), or the machine
-// rebooted since. Resources of live processes and of other hosts sharing the
-// engine are left alone. It returns how many resources it removed.
+// RyukDisabledEnv). A creator counts as gone when it ran on this host, in
+// this process's PID namespace, and its process no longer exists (same PID
+// and start time), or the machine rebooted since. Resources of live
+// processes, of other PID namespaces (test runs in other containers) and
+// of other hosts sharing the engine are left alone. It returns how many
+// resources it removed.
 //
 // The container backend calls it once per process, at its first use, so
 // orphans never outlive the next test run; call it yourself to clean up

@@ -20,8 +20,13 @@ const (
 	stateRunning              // started and ready (it may have died on its own since)
 	statePaused               // running, but stopped with SIGSTOP or docker pause
 	stateDown                 // killed, or a restart failed; Restart starts it again
-	stateStopped              // Stop was called; final
+	stateClosing              // Stop was called and could not remove everything; Stop tries again
+	stateStopped              // Stop was called and removed everything; final
 )
+
+// stopped reports whether Stop was called: every method but Stop then
+// returns ErrStopped.
+func (st state) stopped() bool { return st == stateClosing || st == stateStopped }
 
 // backend is what differs between a local process and a container. Server
 // serialises calls to it under Server.mu.
@@ -131,8 +136,13 @@ func (s *Server) TLSConfig() *tls.Config {
 
 // Stop stops the server for good: SIGTERM, then SIGKILL after
 // Options.StopTimeout or when ctx ends, then it removes the server's
-// directory (or container). Stopping a stopped server does nothing. Run
-// calls Stop at the end of the test.
+// directory (or container). The removal is not cut short by ctx: it runs
+// under a context of its own, bounded by DefaultDockerTimeout, so a Stop
+// with a short or ended context still leaves nothing behind. If the
+// removal fails, Stop returns the error and the server counts as stopped
+// for every other method (ErrStopped), but the next Stop tries the removal
+// again. Stopping a stopped server does nothing. Run calls Stop at the end
+// of the test.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,15 +153,18 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.state != stateNew {
 		errs = append(errs, s.b.stop(ctx, s.opts.stopTimeout()))
 	}
-	errs = append(errs, s.b.close(ctx))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultDockerTimeout)
+	defer cancel()
+	errs = append(errs, s.b.close(rctx))
 	if s.reserved {
 		releasePort(s.Port(), s.opts.Cluster)
 		s.reserved = false
 	}
-	s.state = stateStopped
 	if err := errors.Join(errs...); err != nil {
+		s.state = stateClosing
 		return fmt.Errorf("redisserver: stop %s: %w", s.Addr(), err)
 	}
+	s.state = stateStopped
 	return nil
 }
 
@@ -163,10 +176,10 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.state {
-	case stateStopped:
+	switch {
+	case s.state.stopped():
 		return ErrStopped
-	case stateNew:
+	case s.state == stateNew:
 		return ErrNotRunning
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultDockerTimeout)
@@ -189,10 +202,10 @@ func (s *Server) Kill() error {
 func (s *Server) Restart(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.state {
-	case stateStopped:
+	switch {
+	case s.state.stopped():
 		return ErrStopped
-	case stateNew:
+	case s.state == stateNew:
 		return ErrNotRunning
 	}
 	if err := s.b.stop(ctx, s.opts.stopTimeout()); err != nil {
@@ -216,7 +229,7 @@ func (s *Server) Pause() error {
 	switch {
 	case s.state == statePaused:
 		return nil
-	case s.state == stateStopped:
+	case s.state.stopped():
 		return ErrStopped
 	case s.state != stateRunning || !s.b.alive():
 		return ErrNotRunning
@@ -235,9 +248,9 @@ func (s *Server) Pause() error {
 func (s *Server) Resume() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.state {
-	case statePaused:
-	case stateStopped:
+	switch {
+	case s.state == statePaused:
+	case s.state.stopped():
 		return ErrStopped
 	default:
 		return nil
