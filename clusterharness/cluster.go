@@ -12,19 +12,27 @@ import (
 
 // Cluster is a private Redis Cluster, started by Start or Run. Its methods
 // are safe for concurrent use; the operations (those that take a context)
-// run one at a time, each until the cluster is stable again.
+// run one at a time, each until the cluster is stable again. An operation
+// waiting for its turn gives up when its context ends; Stop ends the
+// operation in progress.
 type Cluster struct {
-	opts     Options              // defaults applied; immutable
-	nodeOpts redisserver.Options  // every node's options; immutable after start
-	network  *redisserver.Network // created for the cluster, or nil; owned by Start and Stop
+	opts     Options             // defaults applied; immutable
+	nodeOpts redisserver.Options // every node's options; immutable after start
 
-	// opMu serialises the operations and Stop.
-	opMu sync.Mutex
+	// turn holds a token while an operation or Stop runs: they take it in
+	// turns, waiting with a select that also watches their context.
+	turn chan struct{}
+	// ctx is the cluster's own context, which Stop cancels to end the
+	// operation in progress (and those waiting for their turn).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu         sync.Mutex
-	nodes      []*Node            // guarded by mu: every node ever added, in order
-	migrations map[int]*Migration // guarded by mu: unfinished migrations by slot
-	stopped    bool               // guarded by mu
+	nodes      []*Node              // guarded by mu: every node ever added, in order
+	migrations map[int]*Migration   // guarded by mu: open migrations by slot
+	network    *redisserver.Network // guarded by mu: created for the cluster, or nil
+	stopped    bool                 // guarded by mu: Stop was called
+	cleaned    bool                 // guarded by mu: a Stop removed everything
 }
 
 // Options returns the options the cluster was started with, defaults
@@ -131,18 +139,31 @@ func (c *Cluster) byIDLocked(id string) *Node {
 
 // Stop stops every node (SIGTERM, then SIGKILL, see redisserver's
 // Server.Stop) and removes their directories or containers, and the Docker
-// network the harness created. Stopping a stopped cluster does nothing.
-// Run calls Stop at the end of the test.
+// network the harness created. An operation in progress ends at once with
+// an error matching ErrStopped, and Stop waits for it, within ctx; the
+// operations called after Stop return ErrStopped. The removals are not cut
+// short by ctx (see redisserver's Server.Stop). If Stop fails to remove
+// something, calling it again tries again; once it succeeded, Stop does
+// nothing. Run calls Stop at the end of the test.
 func (c *Cluster) Stop(ctx context.Context) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
 	c.mu.Lock()
-	if c.stopped {
+	if c.cleaned {
 		c.mu.Unlock()
 		return nil
 	}
 	c.stopped = true
-	nodes := append([]*Node(nil), c.nodes...)
+	c.mu.Unlock()
+	c.cancel()
+	// Wait for the operation in progress to end: it is being cancelled.
+	// Should it not end within ctx, stop the nodes under it anyway (a node
+	// it starts meanwhile is stopped by adopt).
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	nodes, network := slices.Clone(c.nodes), c.network
 	c.mu.Unlock()
 
 	errs := make([]error, len(nodes))
@@ -151,36 +172,85 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		wg.Go(func() { errs[i] = n.srv.Stop(ctx) })
 	}
 	wg.Wait()
-	if c.network != nil {
-		errs = append(errs, c.network.Remove(ctx))
+	if network != nil {
+		errs = append(errs, network.Remove(ctx))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clusterharness: stop: %w", err)
 	}
+	c.mu.Lock()
+	c.cleaned = true
+	c.mu.Unlock()
 	return nil
 }
 
-// begin starts an operation: it takes opMu (the caller releases it with
-// c.opMu.Unlock) and checks that the cluster still runs and that every
-// node in nodes belongs to it and is not removed.
-func (c *Cluster) begin(nodes ...*Node) error {
-	c.opMu.Lock()
+// begin starts an operation: it waits for its turn (or for ctx or Stop),
+// checks that the cluster still runs and that every node in nodes belongs
+// to it and is not removed, and returns the operation's context (ctx, also
+// ended by Stop) and end, which the caller must defer with the address of
+// its error: end lets the next operation run, and makes an error of an
+// operation that Stop cut short match ErrStopped.
+func (c *Cluster) begin(ctx context.Context, nodes ...*Node) (context.Context, func(*error), error) {
+	select {
+	case c.turn <- struct{}{}:
+	case <-c.ctx.Done():
+		return nil, nil, ErrStopped
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("clusterharness: waiting for the operation in progress: %w", ctx.Err())
+	}
+	if err := c.checkNodes(nodes); err != nil {
+		<-c.turn
+		return nil, nil, err
+	}
+	octx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	end := func(errp *error) {
+		stop()
+		cancel()
+		if *errp != nil && c.ctx.Err() != nil && !errors.Is(*errp, ErrStopped) {
+			*errp = fmt.Errorf("%w: %w", ErrStopped, *errp)
+		}
+		<-c.turn
+	}
+	return octx, end, nil
+}
+
+// checkNodes returns ErrStopped when the cluster was stopped, or an error
+// matching ErrUnknownNode unless every node belongs to it, not removed.
+func (c *Cluster) checkNodes(nodes []*Node) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
-		c.opMu.Unlock()
 		return ErrStopped
 	}
 	for _, n := range nodes {
-		if n == nil || n.c != c || n.removed {
-			c.opMu.Unlock()
-			if n == nil {
-				return fmt.Errorf("%w: nil node", ErrUnknownNode)
-			}
+		if n == nil {
+			return fmt.Errorf("%w: nil node", ErrUnknownNode)
+		}
+		if n.c != c || n.removed {
 			return fmt.Errorf("%w: %s", ErrUnknownNode, n.Addr())
 		}
 	}
 	return nil
+}
+
+// adopt adds started nodes to the cluster. When Stop has begun meanwhile
+// (and may not see them), it stops them itself and returns ErrStopped.
+func (c *Cluster) adopt(ctx context.Context, nodes ...*Node) error {
+	c.mu.Lock()
+	if !c.stopped {
+		c.nodes = append(c.nodes, nodes...)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	errs := []error{ErrStopped}
+	for _, n := range nodes {
+		errs = append(errs, n.srv.Stop(sctx))
+	}
+	return errors.Join(errs...)
 }
 
 // requireLive returns an error matching ErrNodeNotLive unless every node is

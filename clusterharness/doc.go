@@ -57,8 +57,10 @@
 //   - every slot is owned by a live master;
 //   - every live replica follows a live master and says
 //     master_link_status:up;
-//   - no node has a slot migrating or importing, but for the slots of a
-//     Migration that is not finished;
+//   - no node has a slot migrating or importing, but for the slots of an
+//     open Migration (begun, neither finished nor aborted), and the target
+//     of such a slot sees its source as a live master;
+//   - no migration was left open by a MigrateSlots that failed half-way;
 //
 // plus the operation's own condition (Failover: the replica is a master;
 // MigrateSlots: the target owns the slots; ...). When ctx ends first, the
@@ -85,6 +87,19 @@
 // steps, for tests that need a slot held in the migrating state, with some
 // keys moved and others not.
 //
+// Every failure leaves a way back. A MigrateSlots that fails half-way (its
+// context ends while keys move, a MIGRATE fails, ...) leaves its migration
+// open, with some keys on each node, and the cluster not stable until the
+// test decides: MigrateSlots again with the same from, to and slots resumes
+// and finishes it; BeginMigration with the same arguments returns the open
+// Migration, which Migration.Abort ends (SETSLOT STABLE on every live
+// master: the slots stay with their owner; keys already moved stay on the
+// target, out of the clients' reach, until the slot migrates there again).
+// A Migration whose source was killed or failed over cannot finish, and
+// its target, importing the slots, ignores their new owner (Redis does):
+// the cluster is not stable until Abort. RemoveNode refuses the nodes of
+// an open migration.
+//
 // # Containers
 //
 // With the container backend (Options.Node.Backend, or
@@ -98,6 +113,10 @@
 //
 // TLS options are passed to the nodes and used by the harness's own
 // connections, but the harness's tests do not cover TLS clusters. Only one
-// operation runs at a time; operations are bounded by their context (a
-// failover takes a little more than twice the node timeout).
+// operation runs at a time; one waiting for its turn gives up when its
+// context ends, and Stop ends the one in progress (its error then matches
+// ErrStopped). Operations are bounded by their context (a failover takes a
+// little more than twice the node timeout). Failover of the replica of a
+// master without slots needs FailoverTakeover: Redis ignores the other
+// modes then, and Failover says so (ErrWrongRole).
 package clusterharness

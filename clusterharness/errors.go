@@ -17,7 +17,8 @@ var (
 	// ended. The error is a *StabilityError saying which condition was not
 	// met on which node.
 	ErrNotStable = errors.New("clusterharness: cluster not stable")
-	// ErrStopped: the cluster was stopped with Stop.
+	// ErrStopped: the cluster was stopped with Stop, before or during the
+	// operation.
 	ErrStopped = errors.New("clusterharness: cluster stopped")
 	// ErrUnknownNode: the node is not part of this cluster (nil, another
 	// cluster's, or removed with RemoveNode).
@@ -26,15 +27,18 @@ var (
 	// killed, paused or partitioned.
 	ErrNodeNotLive = errors.New("clusterharness: node not live")
 	// ErrWrongRole: the node has the wrong role for the operation, such as
-	// Failover of a master or a migration from a replica.
+	// Failover of a master (or, but with FailoverTakeover, of the replica of
+	// a master without slots) or a migration from a replica.
 	ErrWrongRole = errors.New("clusterharness: node has the wrong role")
 	// ErrInvalidSlot: a slot is out of range, not owned by the migration's
-	// source, or already part of an unfinished migration.
+	// source, or already part of an open migration with another source,
+	// target or set of slots.
 	ErrInvalidSlot = errors.New("clusterharness: invalid slot")
 	// ErrNodeInUse: RemoveNode of a node that still owns slots, has
-	// replicas, or takes part in an unfinished migration.
+	// replicas, or takes part in an open migration.
 	ErrNodeInUse = errors.New("clusterharness: node in use")
-	// ErrMigrationFinished: a Migration was used after Finish succeeded.
+	// ErrMigrationFinished: a Migration was used after Finish succeeded or
+	// after Abort.
 	ErrMigrationFinished = errors.New("clusterharness: migration already finished")
 )
 

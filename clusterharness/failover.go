@@ -26,11 +26,18 @@ const (
 // TAKEOVER as mode says) and waits until the cluster is stable with the
 // replica as the master of its former master's slots, and that former
 // master, if it is live, as its replica.
-func (c *Cluster) Failover(ctx context.Context, replica *Node, mode FailoverMode) error {
-	if err := c.begin(replica); err != nil {
+//
+// Redis answers OK to CLUSTER FAILOVER and FORCE from the replica of a
+// master without slots, and does nothing: for such a replica, Failover
+// returns an error matching ErrWrongRole at once, but for FailoverTakeover,
+// which promotes it; its former master, having lost no slots, then stays
+// a master (without slots).
+func (c *Cluster) Failover(ctx context.Context, replica *Node, mode FailoverMode) (err error) {
+	ctx, end, err := c.begin(ctx, replica)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := c.requireLive(replica); err != nil {
 		return err
 	}
@@ -42,9 +49,13 @@ func (c *Cluster) Failover(ctx context.Context, replica *Node, mode FailoverMode
 	c.mu.Lock()
 	role, old := replica.role, c.byIDLocked(replica.masterID)
 	oldLive := old != nil && old.liveLocked()
+	oldSlotless := old != nil && len(old.slots) == 0
 	c.mu.Unlock()
 	if role != RoleReplica {
 		return fmt.Errorf("%w: failover of %s, a %s", ErrWrongRole, replica.Addr(), role)
+	}
+	if oldSlotless && mode != FailoverTakeover {
+		return fmt.Errorf("%w: failover of %s, whose master %s owns no slots (Redis ignores CLUSTER FAILOVER then; FailoverTakeover promotes it)", ErrWrongRole, replica.Addr(), old.Addr())
 	}
 	args := []any{"CLUSTER", "FAILOVER"}
 	if mode != FailoverDefault {
@@ -54,7 +65,7 @@ func (c *Cluster) Failover(ctx context.Context, replica *Node, mode FailoverMode
 		return err
 	}
 	expects := []expectation{expectMaster(replica)}
-	if oldLive {
+	if oldLive && !oldSlotless {
 		expects = append(expects, expectReplicaOf(old, replica))
 	}
 	return c.waitStable(ctx, expects...)

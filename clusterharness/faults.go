@@ -11,11 +11,12 @@ import (
 // more than twice Options.NodeTimeout. A master without a live replica is
 // never failed over, so the wait ends with ctx and an error saying which
 // slots have no live owner. Restart brings the node back.
-func (c *Cluster) Kill(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Kill(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := n.srv.Kill(); err != nil {
 		return fmt.Errorf("clusterharness: kill %s: %w", n.Addr(), err)
 	}
@@ -33,12 +34,13 @@ func (c *Cluster) Kill(ctx context.Context, n *Node) error {
 // a master restarted faster than the cluster could fail it over is still
 // the master of its slots, and their keys are lost. A partitioned node
 // stays partitioned (Heal reconnects it), and the wait does not include it.
-func (c *Cluster) Restart(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Restart(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
-	err := n.srv.Restart(ctx) // wakes a paused server up to stop it
+	defer end(&err)
+	err = n.srv.Restart(ctx) // wakes a paused server up to stop it
 	c.mu.Lock()
 	n.down, n.paused = err != nil, false
 	c.mu.Unlock()
@@ -54,11 +56,12 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 // been promoted. For a short hang that the cluster should not notice, use
 // n.Server().Pause() and Resume() directly, for less than
 // Options.NodeTimeout. Resume continues the node.
-func (c *Cluster) Pause(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Pause(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := c.requireLive(n); err != nil {
 		return err
 	}
@@ -75,11 +78,12 @@ func (c *Cluster) Pause(ctx context.Context, n *Node) error {
 // it: a master that was failed over meanwhile rejoins as a replica of the
 // master that now owns its slots, and resyncs. Resuming a node that is not
 // paused only waits for stability.
-func (c *Cluster) Resume(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Resume(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := n.srv.Resume(); err != nil {
 		return fmt.Errorf("clusterharness: resume %s: %w", n.Addr(), err)
 	}
@@ -95,11 +99,12 @@ func (c *Cluster) Resume(ctx context.Context, n *Node) error {
 // nobody reaches it, the test process included. Like Kill, it waits until
 // the cluster is stable without the node, which for a master means until a
 // replica has been promoted (on the majority side). Heal reconnects it.
-func (c *Cluster) Partition(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Partition(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := c.requireLive(n); err != nil {
 		return err
 	}
@@ -116,11 +121,12 @@ func (c *Cluster) Partition(ctx context.Context, n *Node) error {
 // cluster is stable with it: a master that was failed over meanwhile
 // rejoins as a replica of the master that now owns its slots. Healing a
 // node that is not partitioned only waits for stability.
-func (c *Cluster) Heal(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) Heal(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	c.mu.Lock()
 	partitioned := n.partitioned
 	c.mu.Unlock()

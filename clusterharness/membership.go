@@ -10,17 +10,16 @@ import (
 // the cluster (CLUSTER MEET) and waits until the cluster is stable with it:
 // an empty master when replicaOf is nil (MigrateSlots gives it slots), or a
 // replica of the master replicaOf (CLUSTER REPLICATE), in sync.
-func (c *Cluster) AddNode(ctx context.Context, replicaOf *Node) (*Node, error) {
-	var err error
+func (c *Cluster) AddNode(ctx context.Context, replicaOf *Node) (_ *Node, err error) {
+	var nodes []*Node
 	if replicaOf != nil {
-		err = c.begin(replicaOf)
-	} else {
-		err = c.begin()
+		nodes = append(nodes, replicaOf)
 	}
+	ctx, end, err := c.begin(ctx, nodes...)
 	if err != nil {
 		return nil, err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if replicaOf != nil {
 		if err := c.requireLive(replicaOf); err != nil {
 			return nil, err
@@ -37,9 +36,9 @@ func (c *Cluster) AddNode(ctx context.Context, replicaOf *Node) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	c.nodes = append(c.nodes, n)
-	c.mu.Unlock()
+	if err := c.adopt(ctx, n); err != nil {
+		return nil, err
+	}
 
 	if err := c.meet(ctx, n, peers[0]); err != nil {
 		return n, err
@@ -60,15 +59,16 @@ func (c *Cluster) AddNode(ctx context.Context, replicaOf *Node) (*Node, error) {
 // other live node, then it stops the node and removes its files (or
 // container), and waits until the cluster is stable without it. The node
 // may be live or not, but must own no slots (move them away with
-// MigrateSlots), have no replicas, and take part in no unfinished
-// migration; otherwise the error matches ErrNodeInUse. Nodes that are not
+// MigrateSlots), have no replicas, and take part in no open migration
+// (finish or abort it); otherwise the error matches ErrNodeInUse. Nodes that are not
 // live when it is removed still know it when they come back (they could
 // not be told to forget it).
-func (c *Cluster) RemoveNode(ctx context.Context, n *Node) error {
-	if err := c.begin(n); err != nil {
+func (c *Cluster) RemoveNode(ctx context.Context, n *Node) (err error) {
+	ctx, end, err := c.begin(ctx, n)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	c.mu.Lock()
 	var inUse error
 	if len(n.slots) > 0 {
@@ -81,7 +81,7 @@ func (c *Cluster) RemoveNode(ctx context.Context, n *Node) error {
 	}
 	for _, m := range c.migrations {
 		if inUse == nil && (m.from == n || m.to == n) {
-			inUse = fmt.Errorf("%w: %s takes part in a migration", ErrNodeInUse, n.Addr())
+			inUse = fmt.Errorf("%w: %s takes part in a migration of slots %s (finish or abort it)", ErrNodeInUse, n.Addr(), formatSlots(m.slots))
 		}
 	}
 	c.mu.Unlock()

@@ -12,15 +12,28 @@ import (
 // BeginMigration: the slots are in the migrating state on the source and
 // importing on the target, so clients get ASK redirections for keys that
 // already moved (or that do not exist on the source) and MOVED once Finish
-// has given the slots to the target. Its methods are safe for concurrent
-// use; they run one at a time with the cluster's other operations.
+// has given the slots to the target. A migration is open until Finish
+// succeeds or Abort ends it. Its methods are safe for concurrent use; they
+// run one at a time with the cluster's other operations.
 type Migration struct {
 	c        *Cluster
 	from, to *Node // immutable
 	slots    []int // immutable: sorted, unique
 
-	finished bool // guarded by c.mu
+	state migrationState // guarded by c.mu
+	// orphan: guarded by c.mu; a MigrateSlots that failed left the
+	// migration open, and nobody holds it (BeginMigration hands it over).
+	orphan bool
 }
+
+// migrationState is where a Migration is in its life.
+type migrationState int
+
+const (
+	migrationOpen     migrationState = iota // its slots are (being) set migrating
+	migrationFinished                       // Finish gave the slots to the target
+	migrationAborted                        // Abort set the slots stable
+)
 
 // From returns the master the slots leave.
 func (m *Migration) From() *Node { return m.from }
@@ -35,49 +48,101 @@ func (m *Migration) Slots() []int { return slices.Clone(m.slots) }
 // master to, the way redis-cli --cluster reshard does, and waits until the
 // cluster is stable with to owning them. It returns how many keys moved.
 // For each slot: CLUSTER SETSLOT IMPORTING on to, MIGRATING on from, then
-// CLUSTER GETKEYSINSLOT and MIGRATE (with AUTH when the nodes have a
-// password) until the slot is empty, then SETSLOT NODE on to, from and the
-// other live masters. Clients running meanwhile see ASK and then MOVED
-// redirections. It is BeginMigration followed by Finish, in one operation;
-// if it fails half-way, the slots may be left migrating (see the error).
+// CLUSTER GETKEYSINSLOT and MIGRATE (with REPLACE, and AUTH when the nodes
+// have a password) until the slot is empty, then SETSLOT NODE on to, from
+// and the other live masters. Clients running meanwhile see ASK and then
+// MOVED redirections. It is BeginMigration followed by Finish, in one
+// operation.
+//
+// If it fails half-way (its context ends while keys move, a node fails,
+// ...), the slots may be left migrating, with some keys on each node. The
+// cluster is then not stable (WaitStable, and every operation's own wait,
+// report it) until the migration is resumed or aborted: call MigrateSlots
+// again with the same from, to and slots to resume it (it moves the keys
+// left and finishes), or BeginMigration with the same arguments to get the
+// open Migration, and Abort it. When slots are part of an open migration
+// with another source, target or set of slots, the error matches
+// ErrInvalidSlot.
 //
 // A master that gives away its last slot stays a master, without slots
 // (the nodes run with cluster-allow-replica-migration no), and keeps its
 // replicas.
-func (c *Cluster) MigrateSlots(ctx context.Context, from, to *Node, slots []int) (int, error) {
-	if err := c.begin(from, to); err != nil {
-		return 0, err
-	}
-	defer c.opMu.Unlock()
-	m, err := c.beginMigration(ctx, from, to, slots)
+func (c *Cluster) MigrateSlots(ctx context.Context, from, to *Node, slots []int) (moved int, err error) {
+	ctx, end, err := c.begin(ctx, from, to)
 	if err != nil {
 		return 0, err
 	}
-	return m.finish(ctx)
+	defer end(&err)
+	slots = normSlots(slots)
+	m, err := c.openMigration(from, to, slots)
+	if err != nil {
+		return 0, err
+	}
+	held := false // by a caller of BeginMigration, who can Finish or Abort it
+	if m != nil {
+		c.mu.Lock()
+		held, m.orphan = !m.orphan, false
+		c.mu.Unlock()
+	} else {
+		m, err = c.newMigration(ctx, from, to, slots)
+	}
+	if err == nil {
+		moved, err = m.finish(ctx)
+	}
+	if err != nil && m != nil && !held {
+		c.mu.Lock()
+		m.orphan = m.state == migrationOpen
+		c.mu.Unlock()
+	}
+	return moved, err
 }
 
 // BeginMigration puts slots in the migrating state, from the master from
 // to the master to (CLUSTER SETSLOT IMPORTING on to, MIGRATING on from),
 // and moves no key: clients get ASK redirections for the keys that are not
 // on from. The cluster is considered stable with these slots migrating
-// until Finish. MoveKeys moves keys, some or all; Finish moves the rest and
-// gives the slots to to. If setting the states fails, they are undone (on
-// a best-effort basis) and no Migration is returned.
-func (c *Cluster) BeginMigration(ctx context.Context, from, to *Node, slots []int) (*Migration, error) {
-	if err := c.begin(from, to); err != nil {
+// until Finish or Abort. MoveKeys moves keys, some or all; Finish moves the
+// rest and gives the slots to to; Abort leaves them with from.
+//
+// When from, to and slots are those of an open migration (one that a
+// MigrateSlots left half-way, say), BeginMigration returns that Migration,
+// as it is, and waits for stability. If setting the states fails, they are
+// undone (on a best-effort basis) and no Migration is returned, unless
+// undoing failed too: the Migration is then returned with the error, to
+// Finish or Abort.
+func (c *Cluster) BeginMigration(ctx context.Context, from, to *Node, slots []int) (_ *Migration, err error) {
+	ctx, end, err := c.begin(ctx, from, to)
+	if err != nil {
 		return nil, err
 	}
-	defer c.opMu.Unlock()
-	return c.beginMigration(ctx, from, to, slots)
+	defer end(&err)
+	slots = normSlots(slots)
+	m, err := c.openMigration(from, to, slots)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return c.newMigration(ctx, from, to, slots)
+	}
+	c.mu.Lock()
+	m.orphan = false // handed over
+	c.mu.Unlock()
+	return m, c.waitStable(ctx)
 }
 
-func (c *Cluster) beginMigration(ctx context.Context, from, to *Node, slots []int) (*Migration, error) {
+// normSlots returns slots sorted, without duplicates, in a new slice.
+func normSlots(slots []int) []int {
+	slots = slices.Clone(slots)
+	slices.Sort(slots)
+	return slices.Compact(slots)
+}
+
+// newMigration begins a migration of slots (sorted, unique) and waits for
+// stability. The Migration is nil unless it is open: the error says why.
+func (c *Cluster) newMigration(ctx context.Context, from, to *Node, slots []int) (*Migration, error) {
 	if err := c.requireLive(from, to); err != nil {
 		return nil, err
 	}
-	slots = slices.Clone(slots)
-	slices.Sort(slots)
-	slots = slices.Compact(slots)
 	m := &Migration{c: c, from: from, to: to, slots: slots}
 	if err := c.checkMigration(m); err != nil {
 		return nil, err
@@ -103,16 +168,42 @@ func (c *Cluster) beginMigration(ctx context.Context, from, to *Node, slots []in
 	if err != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 		defer cancel()
-		_, err1 := to.pipeline(uctx, stable...)
-		_, err2 := from.pipeline(uctx, stable...)
+		_, err1 := to.doAll(uctx, stable...)
+		_, err2 := from.doAll(uctx, stable...)
+		if err1 != nil || err2 != nil {
+			// Left open, for Finish or Abort.
+			return m, errors.Join(err, err1, err2)
+		}
 		c.mu.Lock()
+		m.state = migrationAborted
 		for _, s := range slots {
 			delete(c.migrations, s)
 		}
 		c.mu.Unlock()
-		return nil, errors.Join(err, err1, err2)
+		return nil, err
 	}
 	return m, c.waitStable(ctx)
+}
+
+// openMigration returns the open migration of exactly from, to and slots
+// (sorted, unique), or nil; or an error matching ErrInvalidSlot when some
+// of slots are part of another open migration.
+func (c *Cluster) openMigration(from, to *Node, slots []int) (*Migration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var found *Migration
+	for _, s := range slots {
+		o := c.migrations[s]
+		switch {
+		case o == nil:
+			continue
+		case o.from != from || o.to != to || !slices.Equal(o.slots, slots):
+			return nil, fmt.Errorf("%w: slot %d is already migrating from %s to %s, with slots %s (finish or abort that migration first)",
+				ErrInvalidSlot, s, o.from.Addr(), o.to.Addr(), formatSlots(o.slots))
+		}
+		found = o
+	}
+	return found, nil
 }
 
 // checkMigration checks roles and slots against the last stable view.
@@ -137,9 +228,6 @@ func (c *Cluster) checkMigration(m *Migration) error {
 		if !slices.ContainsFunc(m.from.slots, func(r SlotRange) bool { return r.Contains(s) }) {
 			return fmt.Errorf("%w: slot %d is not owned by %s", ErrInvalidSlot, s, m.from.Addr())
 		}
-		if c.migrations[s] != nil {
-			return fmt.Errorf("%w: slot %d is already migrating", ErrInvalidSlot, s)
-		}
 	}
 	return nil
 }
@@ -151,12 +239,13 @@ func (c *Cluster) checkMigration(m *Migration) error {
 // no topology, so MoveKeys does not wait for stability. A client test can
 // move some keys and not others to see both answers of a migrating slot:
 // the key itself on the source, or an ASK redirection to the target.
-func (m *Migration) MoveKeys(ctx context.Context, keys ...string) (int, error) {
+func (m *Migration) MoveKeys(ctx context.Context, keys ...string) (_ int, err error) {
 	c := m.c
-	if err := c.begin(m.from, m.to); err != nil {
+	ctx, end, err := c.begin(ctx, m.from, m.to)
+	if err != nil {
 		return 0, err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if err := m.usable(); err != nil {
 		return 0, err
 	}
@@ -187,14 +276,79 @@ func (m *Migration) MoveKeys(ctx context.Context, keys ...string) (int, error) {
 // the target (CLUSTER SETSLOT NODE on the target, the source and the other
 // live masters) and waits until the cluster is stable with the target
 // owning them. It returns how many keys it moved. If it fails, it may be
-// called again.
-func (m *Migration) Finish(ctx context.Context) (int, error) {
+// called again; if it cannot succeed (the source was killed, or failed
+// over), Abort the migration.
+func (m *Migration) Finish(ctx context.Context) (_ int, err error) {
 	c := m.c
-	if err := c.begin(m.from, m.to); err != nil {
+	ctx, end, err := c.begin(ctx, m.from, m.to)
+	if err != nil {
 		return 0, err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	return m.finish(ctx)
+}
+
+// Abort ends the migration without moving its slots: CLUSTER SETSLOT
+// STABLE for its slots on every live master, the source and the target
+// included, so that no node has them migrating or importing any more and
+// they stay with their owner (the source, or the replica that took over
+// from it), then it waits until the cluster is stable. It works whatever
+// step the migration is in, its source or target live or not.
+//
+// Keys already moved (by MoveKeys, or by a Finish or MigrateSlots that
+// failed half-way) stay where they are: on the target, which does not own
+// their slot, so clients no longer reach them (the target answers MOVED
+// to the owner, which does not have them). Migrating the slot to the same
+// target later brings them back into view, together with the owner's keys
+// (MIGRATE REPLACE: where both nodes have a key, the owner's copy wins).
+//
+// After Abort, Finish and MoveKeys return an error matching
+// ErrMigrationFinished. Aborting an aborted migration sends the SETSLOT
+// STABLE again (for a node that was not live the first time and came back
+// with the slot migrating) to the slots no other migration has taken
+// since; aborting a finished one returns ErrMigrationFinished. If Abort
+// fails, the migration stays open and Abort may be called again.
+func (m *Migration) Abort(ctx context.Context) (err error) {
+	c := m.c
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end(&err)
+	c.mu.Lock()
+	state := m.state
+	var slots []int
+	for _, s := range m.slots {
+		if o := c.migrations[s]; o == nil || o == m {
+			slots = append(slots, s)
+		}
+	}
+	var masters []*Node
+	for _, n := range c.nodes {
+		if n.liveLocked() && n.role == RoleMaster {
+			masters = append(masters, n)
+		}
+	}
+	c.mu.Unlock()
+	if state == migrationFinished {
+		return ErrMigrationFinished
+	}
+	stable := make([][]any, len(slots))
+	for i, s := range slots {
+		stable[i] = []any{"CLUSTER", "SETSLOT", s, "STABLE"}
+	}
+	for _, n := range masters {
+		if _, err := n.doAll(ctx, stable...); err != nil {
+			return fmt.Errorf("clusterharness: abort migration of slots %s: %w", formatSlots(m.slots), err)
+		}
+	}
+	c.mu.Lock()
+	m.state, m.orphan = migrationAborted, false
+	for _, s := range slots {
+		delete(c.migrations, s)
+	}
+	c.mu.Unlock()
+	return c.waitStable(ctx)
 }
 
 func (m *Migration) finish(ctx context.Context) (int, error) {
@@ -226,7 +380,7 @@ func (m *Migration) finish(ctx context.Context) (int, error) {
 		}
 	}
 	c.mu.Lock()
-	m.finished = true
+	m.state = migrationFinished
 	for _, s := range m.slots {
 		delete(c.migrations, s)
 	}
@@ -234,16 +388,22 @@ func (m *Migration) finish(ctx context.Context) (int, error) {
 	return moved, c.waitStable(ctx, expectOwner(m.to, m.slots))
 }
 
-// usable returns an error when the migration is finished or one of its
-// nodes is not live.
+// usable returns an error when the migration is finished or aborted, or
+// one of its nodes is not live.
 func (m *Migration) usable() error {
 	m.c.mu.Lock()
-	finished := m.finished
+	state := m.state
 	m.c.mu.Unlock()
-	if finished {
+	switch state {
+	case migrationFinished:
 		return ErrMigrationFinished
+	case migrationAborted:
+		return fmt.Errorf("%w: it was aborted", ErrMigrationFinished)
 	}
-	return m.c.requireLive(m.from, m.to)
+	if err := m.c.requireLive(m.from, m.to); err != nil {
+		return fmt.Errorf("%w (abort the migration if it cannot come back)", err)
+	}
+	return nil
 }
 
 // moveAll moves every key of the migration's slots, migrateBatch at a time.
@@ -277,7 +437,10 @@ func (m *Migration) moveAll(ctx context.Context) (int, error) {
 // migrateCmd returns the MIGRATE command that moves key (or, when key is
 // "", the keys) to the target, authenticated like the harness.
 func (m *Migration) migrateCmd(key string, keys ...string) []any {
-	cmd := []any{"MIGRATE", m.to.srv.Host(), m.to.srv.Port(), key, 0, migrateTimeout}
+	// REPLACE: where the target has a key too (moved there before an
+	// Abort, or by a MIGRATE that failed half-way), the source's copy is
+	// the one clients saw.
+	cmd := []any{"MIGRATE", m.to.srv.Host(), m.to.srv.Port(), key, 0, migrateTimeout, "REPLACE"}
 	switch a := m.to.auth; len(a) {
 	case 2: // AUTH password
 		cmd = append(cmd, "AUTH", a[1])

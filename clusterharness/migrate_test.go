@@ -122,7 +122,10 @@ func TestMigrationSteps(t *testing.T) {
 
 	_, err = m.MoveKeys(opCtx(t), "{"+KeyInSlot(slot+1)+"}x")
 	require.ErrorIs(t, err, ErrInvalidSlot)
-	_, err = c.BeginMigration(opCtx(t), from, to, []int{slot})
+	again, err := c.BeginMigration(opCtx(t), from, to, []int{slot})
+	require.NoError(t, err)
+	assert.Same(t, m, again, "the open migration")
+	_, err = c.BeginMigration(opCtx(t), from, to, []int{slot, slot + 1})
 	require.ErrorIs(t, err, ErrInvalidSlot, "already migrating")
 	require.ErrorIs(t, c.RemoveNode(opCtx(t), from), ErrNodeInUse)
 	// Other operations go on meanwhile.

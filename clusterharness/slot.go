@@ -43,6 +43,19 @@ func formatRanges(rs []SlotRange) string {
 	return strings.Join(parts, " ")
 }
 
+// formatSlots writes sorted, unique slots as ranges, like formatRanges.
+func formatSlots(slots []int) string {
+	var rs []SlotRange
+	for _, s := range slots {
+		if n := len(rs); n > 0 && rs[n-1].End+1 == s {
+			rs[n-1].End = s
+			continue
+		}
+		rs = append(rs, SlotRange{s, s})
+	}
+	return formatRanges(rs)
+}
+
 // KeySlot returns the hash slot of key, as Redis computes it: CRC16 of the
 // key, or of its hash tag (the text between the first "{" and the first "}"
 // after it, when that text is not empty), modulo SlotCount.

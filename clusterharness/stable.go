@@ -23,17 +23,24 @@ import (
 //   - a replica's master is live, and INFO replication says
 //     master_link_status:up, with that master's address;
 //   - it has no slot in the migrating or importing state, except the slots
-//     of a Migration begun and not finished;
+//     of an open Migration (begun and not finished nor aborted), and it
+//     imports such a slot from a live master (a node importing a slot
+//     ignores news of its owner: Abort the migration of a source that was
+//     killed or failed over);
 //
-// and every slot is owned by a live master. Nodes that are killed, paused or
-// partitioned are not asked, and must own no slots: after Kill of a master,
-// the cluster is stable once its replica has been promoted. It also
-// refreshes what Masters, Replicas and the Node accessors return.
-func (c *Cluster) WaitStable(ctx context.Context) error {
-	if err := c.begin(); err != nil {
+// and every slot is owned by a live master, and no open migration was left
+// half-way by a MigrateSlots that failed (call MigrateSlots again to
+// resume it, or BeginMigration with the same arguments and then Abort).
+// Nodes that are killed, paused or partitioned are not asked, and must own
+// no slots: after Kill of a master, the cluster is stable once its replica
+// has been promoted. It also refreshes what Masters, Replicas and the Node
+// accessors return.
+func (c *Cluster) WaitStable(ctx context.Context) (err error) {
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	return c.waitStable(ctx)
 }
 
@@ -149,7 +156,7 @@ func poll(ctx context.Context, f func(ctx context.Context) []string) error {
 	}
 }
 
-// migrationMark is an unfinished migration of one slot, as node IDs.
+// migrationMark is an open migration of one slot, as node IDs.
 type migrationMark struct{ from, to string }
 
 // harnessState is what the harness knows when it checks: which nodes are
@@ -159,6 +166,9 @@ type harnessState struct {
 	status map[string]State  // node ID -> state, every node
 	names  map[string]string // node ID -> address, every node
 	marks  map[int]migrationMark
+	// orphans are the open migrations that a failed MigrateSlots left and
+	// nobody holds, one problem each: the cluster is not stable with them.
+	orphans []string
 }
 
 // check asks every live node and returns the view and the problems found.
@@ -172,8 +182,16 @@ func (c *Cluster) check(ctx context.Context, expects []expectation) (*view, []st
 			hs.live = append(hs.live, n)
 		}
 	}
-	for slot, m := range c.migrations {
+	seen := map[*Migration]bool{}
+	for _, slot := range sortedKeys(c.migrations) {
+		m := c.migrations[slot]
 		hs.marks[slot] = migrationMark{m.from.id, m.to.id}
+		if m.orphan && !seen[m] {
+			seen[m] = true
+			hs.orphans = append(hs.orphans, fmt.Sprintf(
+				"slots %s: a MigrateSlots from %s to %s failed half-way; call it again to finish the migration, or BeginMigration with the same arguments and Abort it",
+				formatSlots(m.slots), m.from.Addr(), m.to.Addr()))
+		}
 	}
 	c.mu.Unlock()
 	if len(hs.live) == 0 {
@@ -193,7 +211,7 @@ func (c *Cluster) check(ctx context.Context, expects []expectation) (*view, []st
 func evaluate(hs harnessState, probes []*probe, expects []expectation) (*view, []string) {
 	live, status, marks := hs.live, hs.status, hs.marks
 	v := &view{probes: probes, names: hs.names}
-	var problems []string
+	problems := slices.Clone(hs.orphans)
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	for _, p := range v.probes {
 		if p.err != nil {
@@ -291,8 +309,15 @@ func checkNode(p *probe, live []*Node, marks map[int]migrationMark, v *view, add
 		}
 	}
 	for _, slot := range sortedKeys(p.self.importing) {
-		if mk, ok := marks[slot]; !ok || mk.to != p.node.id || mk.from != p.self.importing[slot] {
+		mk, ok := marks[slot]
+		if !ok || mk.to != p.node.id || mk.from != p.self.importing[slot] {
 			add("%s: slot %d is importing from %s, and no such migration is open", me, slot, v.name(p.self.importing[slot]))
+			continue
+		}
+		// A node importing a slot ignores news of its owner: while the
+		// migration is open it keeps the slot with its former source.
+		if e := p.byID[mk.from]; findNode(live, mk.from) == nil || (e != nil && !e.master) {
+			add("%s: slot %d is importing from %s, which is no longer a live master: abort the migration", me, slot, v.name(mk.from))
 		}
 	}
 	switch {
@@ -370,7 +395,7 @@ func findNode(nodes []*Node, id string) *Node {
 	return nil
 }
 
-func sortedKeys(m map[int]string) []int {
+func sortedKeys[V any](m map[int]V) []int {
 	keys := make([]int, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -35,12 +35,13 @@ func TestEvaluate(t *testing.T) {
 		d: {flags: "slave,fail", master: b.id, link: "disconnected"},
 	}
 	type edits struct {
-		line   func(self, of *Node, l *lineSpec) // changes what self says of of
-		state  map[*Node]string                  // cluster_state, "ok" when absent
-		link   string                            // r's master_link_status, "up" when empty
-		err    *Node                             // a node that does not answer
-		marks  map[int]migrationMark
-		expect expectation
+		line    func(self, of *Node, l *lineSpec) // changes what self says of of
+		state   map[*Node]string                  // cluster_state, "ok" when absent
+		link    string                            // r's master_link_status, "up" when empty
+		err     *Node                             // a node that does not answer
+		marks   map[int]migrationMark
+		orphans []string
+		expect  expectation
 	}
 	for _, tc := range []struct {
 		name string
@@ -110,11 +111,22 @@ func TestEvaluate(t *testing.T) {
 				l.slots += " [5-<-" + a.id + "]"
 			}
 		}}},
+		{name: "importing from a source that is down", e: edits{marks: map[int]migrationMark{5: {d.id, b.id}}, line: func(self, of *Node, l *lineSpec) {
+			if self == b && of == b {
+				l.slots += " [5-<-" + d.id + "]"
+			}
+		}}, want: []string{"127.0.0.1:7002: slot 5 is importing from 127.0.0.1:7004, which is no longer a live master: abort the migration"}},
+		{name: "importing from a replica", e: edits{marks: map[int]migrationMark{5: {r.id, b.id}}, line: func(self, of *Node, l *lineSpec) {
+			if self == b && of == b {
+				l.slots += " [5-<-" + r.id + "]"
+			}
+		}}, want: []string{"127.0.0.1:7002: slot 5 is importing from 127.0.0.1:7003, which is no longer a live master: abort the migration"}},
+		{name: "orphan migration", e: edits{orphans: []string{"slots 5: left half-way"}}, want: []string{"slots 5: left half-way"}},
 		{name: "no answer", e: edits{err: b}, want: []string{"127.0.0.1:7002: does not answer: connection refused"}},
 		{name: "expectation", e: edits{expect: expectMaster(r)}, want: []string{"waiting for 127.0.0.1:7003 to become a master"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hs := harnessState{live: []*Node{a, b, r}, status: map[string]State{}, names: map[string]string{}, marks: tc.e.marks}
+			hs := harnessState{live: []*Node{a, b, r}, status: map[string]State{}, names: map[string]string{}, marks: tc.e.marks, orphans: tc.e.orphans}
 			for _, n := range c.nodes {
 				hs.status[n.id] = n.stateLocked()
 				hs.names[n.id] = n.addr

@@ -68,7 +68,8 @@ func newCluster(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{opts: o, nodeOpts: o.Node, migrations: map[int]*Migration{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Cluster{opts: o, nodeOpts: o.Node, migrations: map[int]*Migration{}, turn: make(chan struct{}, 1), ctx: ctx, cancel: cancel}, nil
 }
 
 // logTails logs the end of every node's log.
@@ -88,17 +89,26 @@ func (c *Cluster) logTails(tb testing.TB) {
 
 // start creates the network (containers), starts the nodes and builds the
 // cluster.
-func (c *Cluster) start(ctx context.Context) error {
-	if err := c.begin(); err != nil {
+func (c *Cluster) start(ctx context.Context) (err error) {
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
 		return err
 	}
-	defer c.opMu.Unlock()
+	defer end(&err)
 	if c.opts.containerBackend() && c.nodeOpts.Container.Network == "" {
 		nw, err := redisserver.NewNetwork(ctx)
 		if err != nil {
 			return fmt.Errorf("clusterharness: %w", err)
 		}
-		c.network = nw
+		c.mu.Lock()
+		stopped := c.stopped
+		if !stopped {
+			c.network = nw
+		}
+		c.mu.Unlock()
+		if stopped {
+			return errors.Join(ErrStopped, nw.Remove(ctx))
+		}
 		c.nodeOpts.Container.Network = nw.Name()
 	}
 
@@ -110,13 +120,15 @@ func (c *Cluster) start(ctx context.Context) error {
 		wg.Go(func() { nodes[i], errs[i] = c.startNode(ctx) })
 	}
 	wg.Wait()
-	c.mu.Lock()
+	var started []*Node
 	for _, n := range nodes {
 		if n != nil {
-			c.nodes = append(c.nodes, n)
+			started = append(started, n)
 		}
 	}
-	c.mu.Unlock()
+	if err := c.adopt(ctx, started...); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
