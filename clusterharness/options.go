@@ -21,6 +21,10 @@ const (
 	// a killed master is failed over in a few seconds. Redis's own default
 	// is 15 seconds.
 	DefaultNodeTimeout = 1000 * time.Millisecond
+	// MaxNodes is the most nodes (masters and their replicas) a cluster
+	// may have: Redis's own advice is a thousand at most, and more
+	// processes than that on one test machine is a mistake in the options.
+	MaxNodes = 1000
 	// DefaultStartTimeout bounds Run's start: the nodes, the cluster's
 	// creation and the wait until it is stable. Start is bounded by its
 	// context only.
@@ -84,8 +88,8 @@ type Options struct {
 // withDefaults validates o and returns it with its defaults applied.
 func (o Options) withDefaults() (Options, error) {
 	switch {
-	case o.Masters < 0 || o.Masters > SlotCount:
-		return o, fmt.Errorf("%w: Masters %d is not in 0-%d", ErrInvalidOptions, o.Masters, SlotCount)
+	case o.Masters < 0 || o.Masters > min(SlotCount, MaxNodes):
+		return o, fmt.Errorf("%w: Masters %d is not in 0-%d", ErrInvalidOptions, o.Masters, min(SlotCount, MaxNodes))
 	case o.NodeTimeout < 0 || o.StartTimeout < 0:
 		return o, fmt.Errorf("%w: negative timeout", ErrInvalidOptions)
 	case o.NodeTimeout > 0 && o.NodeTimeout < time.Millisecond:
@@ -101,6 +105,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.Replicas = DefaultReplicas
 	case o.Replicas < 0:
 		o.Replicas = 0
+	}
+	if o.Replicas >= MaxNodes || o.Masters*(1+o.Replicas) > MaxNodes { // the first test keeps the product from overflowing
+		return o, fmt.Errorf("%w: %d masters with %d replicas each is over MaxNodes (%d)", ErrInvalidOptions, o.Masters, o.Replicas, MaxNodes)
 	}
 	if o.NodeTimeout == 0 {
 		o.NodeTimeout = DefaultNodeTimeout
