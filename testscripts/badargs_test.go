@@ -1,7 +1,6 @@
 package testscripts_test
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -81,19 +80,7 @@ func TestOutOfRangeArguments(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			r := runScripts(t, "testdata/badargs/"+tt.file+".txtar")
-			out := r.Output()
-			if !r.Failed() {
-				t.Fatalf("the script passed; its log:\n%s", out)
-			}
-			rest := out
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("the failure log lacks %q (after the previous expected lines); the log:\n%s", w, out)
-				}
-				rest = rest[i+len(w):]
-			}
+			out := failingScript(t, "testdata/badargs/"+tt.file+".txtar", tt.want)
 			if !tt.noServers {
 				checkServersGone(t, out)
 			}

@@ -43,23 +43,31 @@ func TestBrokenScenarios(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			r := runScripts(t, "testdata/broken/"+tt.file+".txtar")
-			out := r.Output()
-			if !r.Failed() {
-				t.Fatalf("the broken script passed; its log:\n%s", out)
-			}
-			rest := out
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("the failure log lacks %q (after the previous expected lines); the log:\n%s", w, out)
-				}
-				rest = rest[i+len(w):]
-			}
+			out := failingScript(t, "testdata/broken/"+tt.file+".txtar", tt.want)
 			t.Logf("the broken script failed as it should; its log:\n%s", out)
 			checkServersGone(t, out)
 		})
 	}
+}
+
+// failingScript runs the script file, checks that it fails and that its
+// log holds the lines want, in that order, and returns the log.
+func failingScript(t *testing.T, file string, want []string) string {
+	t.Helper()
+	r := runScripts(t, file)
+	out := r.Output()
+	if !r.Failed() {
+		t.Fatalf("the script passed; its log:\n%s", out)
+	}
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("the failure log lacks %q (after the previous expected lines); the log:\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+	return out
 }
 
 // serverAddrs finds the servers a script started, in its log.
