@@ -142,13 +142,14 @@ func handshake(rc *rawConn, s *settings) error {
 	}
 	rc.proto = 2
 	// PING proves the connection works (and says NOAUTH when a password is
-	// needed and none was given).
+	// needed and none was given). A NOPERM answer proves it too: an ACL
+	// user may be denied PING.
 	for _, args := range append(handshakeCommands(s, 2), []string{"PING"}) {
 		v, err := roundTrip(rc, args)
 		if err != nil {
 			return err
 		}
-		if e := v.Err(); e != nil {
+		if e := v.Err(); e != nil && (args[0] != "PING" || resp.ErrorPrefix(e) != "NOPERM") {
 			return handshakeErr(args[0], e)
 		}
 	}

@@ -34,11 +34,15 @@ type psConn struct {
 // PING's answer: however the server answers, the replies never shift onto
 // the next waiter.
 type psWaiter struct {
-	left   int
-	unsub  map[string]int // SUNSUBSCRIBE waiters only: confirmations still due, by channel; guarded by the connection's mu once sent
-	err    error          // SUNSUBSCRIBE waiters only: the first error answer; guarded by the connection's mu
-	done   chan error     // capacity 1
-	onDone func(error)
+	left  int
+	unsub map[string]int // SUNSUBSCRIBE waiters only: confirmations still due, by channel; guarded by the connection's mu once sent
+	err   error          // SUNSUBSCRIBE waiters only: the SUNSUBSCRIBE's error answer; guarded by the connection's mu
+	// answered: SUNSUBSCRIBE waiters only: the SUNSUBSCRIBE's answer (an
+	// error, or a confirmation) has come, so what comes next is the
+	// PING's, error or not. Guarded by the connection's mu.
+	answered bool
+	done     chan error // capacity 1
+	onDone   func(error)
 }
 
 func newWaiter(confirmations int, onDone func(error)) *psWaiter {
@@ -182,13 +186,13 @@ func (c *psConn) handle(v resp.Value) {
 	}
 	w := c.waiters[0]
 	if w.unsub != nil { // an SUNSUBSCRIBE and its PING
-		if err != nil { // the SUNSUBSCRIBE's: its PING's answer still comes
-			if w.err == nil {
-				w.err = err
-			}
+		if err != nil && !w.answered { // the SUNSUBSCRIBE's: its PING's answer still comes
+			w.answered, w.err = true, err
 			return
 		}
-		err = w.err // the PING's answer
+		// The PING's answer, an error or not (NOPERM, BUSY): it ends the
+		// waiter, whose outcome is the SUNSUBSCRIBE's.
+		err = w.err
 	}
 	w.left--
 	if err != nil || w.left <= 0 {
@@ -211,5 +215,6 @@ func (c *psConn) confirmsUnsub(channel string) bool {
 		return false
 	}
 	w.unsub[channel]--
+	w.answered = true
 	return true
 }

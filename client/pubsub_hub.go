@@ -33,6 +33,11 @@ type subEntry struct {
 	subs  map[*PubSub]bool
 	ready chan struct{} // closed once the server confirmed it, or failed to
 	err   error         // why it failed; set before ready is closed
+	// sentOn is the connection its SUBSCRIBE went out on (nil before):
+	// when that one is lost before the confirmation, the subscribe fails
+	// with it; when another one is, the subscribe still goes out on the
+	// next. Guarded by the hub's mu.
+	sentOn *psConn
 }
 
 // pubsubHub is a pub/sub connection and the subscriptions of all its
@@ -118,6 +123,9 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		h.subs[ps] = true
 	}
 	h.mu.Unlock()
+	if afterEntries != nil {
+		afterEntries(h)
+	}
 	var waiters []*psWaiter
 	var err error
 	if len(server) > 0 {
@@ -167,6 +175,11 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 	return err
 }
 
+// afterEntries, when set (tests only), runs in every change once the
+// entries are made and before the connection is looked up: the window in
+// which a lost connection must not take the new entries with it.
+var afterEntries func(h *pubsubHub)
+
 // subscribe sends the commands that subscribe names, whose new entries are
 // in fresh, on c: one command per slot for shard channels (see bySlot),
 // each with a waiter that ends its entries. The caller holds wmu. On an
@@ -184,6 +197,11 @@ func (h *pubsubHub) subscribe(c *psConn, kind subKind, names []string, fresh map
 				close(fresh[name].ready)
 			}
 		})
+		h.mu.Lock()
+		for _, name := range group {
+			fresh[name].sentOn = c
+		}
+		h.mu.Unlock()
 		if err := c.send(w, append([]string{sub}, group...)); err != nil {
 			for _, g := range groups[i:] {
 				unsent = append(unsent, g...)
@@ -507,7 +525,7 @@ func (h *pubsubHub) lost(c *psConn) {
 	if h.n != nil && h.m.router.Sharded() {
 		// A node hub of a cluster client holds shard channels only: their
 		// slots may have a new owner now. Re-home them, wherever that is.
-		h.rehomeLocked(nil, false)
+		h.rehomeLocked(nil, false, c)
 		return
 	}
 	h.missed = true
@@ -564,7 +582,7 @@ func (h *pubsubHub) dispatch(kind subKind, name string, msg Message) {
 // their back. movedAway says the server itself unsubscribed them (their
 // slot left this node), so this node is the wrong answer. The caller holds
 // h.mu.
-func (h *pubsubHub) rehomeLocked(names []string, movedAway bool) {
+func (h *pubsubHub) rehomeLocked(names []string, movedAway bool, lost *psConn) {
 	m := h.names[kindShard]
 	if names == nil {
 		for name := range m {
@@ -577,12 +595,18 @@ func (h *pubsubHub) rehomeLocked(names []string, movedAway bool) {
 		if e == nil {
 			continue
 		}
-		delete(m, name)
 		select {
 		case <-e.ready:
 		default:
-			continue // still being confirmed: see above
+			// Still being confirmed: see above. One whose SSUBSCRIBE has
+			// not gone out on the lost connection (not yet sent: its change
+			// sends it on the next one) stays as it is.
+			if lost == nil || e.sentOn == lost {
+				delete(m, name)
+			}
+			continue
 		}
+		delete(m, name)
 		for ps := range e.subs {
 			moving[name] = append(moving[name], ps)
 		}
@@ -651,6 +675,6 @@ func (h *pubsubHub) unsubscribedByServer(channel string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.names[kindShard][channel] != nil {
-		h.rehomeLocked([]string{channel}, true)
+		h.rehomeLocked([]string{channel}, true, nil)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,5 +125,111 @@ func TestPubSubLateSUnsubscribeConfirmation(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestPubSubSUnsubscribeWhenPingIsRefused: an SUNSUBSCRIBE goes out with a
+// PING that delimits its replies; when the PING itself is answered with an
+// error (here NOPERM: the user may not PING; BUSY during a long script is
+// the other case), that error still ends the SUNSUBSCRIBE's wait, and the
+// replies that follow go to their own commands. The error used to be taken
+// for the SUNSUBSCRIBE's, its waiter kept waiting for a PING answer that
+// had come, and every later command on the connection got the reply of the
+// one before it (SSubscribe and Ping hung).
+func TestPubSubSUnsubscribeWhenPingIsRefused(t *testing.T) {
+	srv := startServer(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "noping", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-ping"}}},
+	})
+	for _, proto := range []int{2, 3} {
+		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
+			m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Protocol: proto, Username: "noping", Password: "pw"})
+			ctx := testCtx(t)
+			ps := m.PubSub(PubSubOptions{})
+			defer ps.Close()
+			if err := ps.SSubscribe(ctx, "a", "b"); err != nil {
+				t.Fatal(err)
+			}
+			short := func() context.Context {
+				c, cancel := context.WithTimeout(ctx, 5*time.Second)
+				t.Cleanup(cancel)
+				return c
+			}
+			if err := ps.SUnsubscribe(short(), "a"); err != nil {
+				t.Fatalf("SUnsubscribe (its PING refused): %v; want nil, the SUNSUBSCRIBE's outcome", err)
+			}
+			if err := ps.SSubscribe(short(), "c"); err != nil {
+				t.Fatalf("SSubscribe after it: %v", err)
+			}
+			if err := ps.Ping(short(), ""); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Fatalf("Ping as a user who may not: %v; want its own NOPERM", err)
+			}
+			if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "c", "hi")); err != nil || n != 1 {
+				t.Fatalf("SPUBLISH c reached %d clients, %v; want 1", n, err)
+			}
+			if msg, err := ps.Receive(short()); err != nil || msg.Kind != KindSMessage || msg.Payload != "hi" {
+				t.Fatalf("Receive: %+v, %v", msg, err)
+			}
+		})
+	}
+}
+
+// TestShardSubscribeSurvivesLostConnection: under a sharded router, a node's
+// pub/sub connection lost after an SSubscribe made its new entry and before
+// the SSUBSCRIBE went out does not take the entry with it: the SSUBSCRIBE
+// goes out on the next connection and its messages arrive. The loss used to
+// drop every entry not confirmed yet, so SSubscribe returned nil, the
+// server held the subscription, and every message was dropped.
+func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	addr := serverAddr(t, srv)
+	m, err := NewWithRouter(Config{Endpoints: []string{addr}}, func(m *Mux) (Router, error) {
+		return &oneNodeRouter{m: m, addr: addr}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	first := m.PubSub(PubSubOptions{})
+	defer first.Close()
+	if err := first.SSubscribe(ctx, "a"); err != nil { // the node's pub/sub connection
+		t.Fatal(err)
+	}
+	var once sync.Once
+	afterEntries = func(h *pubsubHub) {
+		once.Do(func() {
+			if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+				t.Error(err)
+			}
+			waitFor(t, "the hub to see its connection lost", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.conn == nil
+			})
+		})
+	}
+	defer func() { afterEntries = nil }()
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.SSubscribe(ctx, "b"); err != nil {
+		t.Fatalf("SSubscribe across the lost connection: %v", err)
+	}
+	afterEntries = nil
+	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "b", "hi")); err != nil || n != 1 {
+		t.Fatalf("SPUBLISH b reached %d clients, %v; want 1", n, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		msg, err := ps.Receive(rctx)
+		if err != nil {
+			t.Fatalf("the message to b never came: %v", err)
+		}
+		if msg.Kind == KindSMessage {
+			if msg.Channel != "b" || msg.Payload != "hi" {
+				t.Fatalf("got %+v", msg)
+			}
+			return
+		}
 	}
 }
