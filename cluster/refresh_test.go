@@ -192,3 +192,40 @@ func TestRefreshAsksKnownReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestCandidates: a refresh asks the masters, then the replicas, then the
+// seeds, each node once, each group in a random order (so that a batch of
+// dead masters is not in front of the same live ones at every refresh).
+func TestCandidates(t *testing.T) {
+	var shards []*shard
+	var masters, replicas []string
+	for i := range 8 {
+		m, r := fmt.Sprintf("m%d:1", i), fmt.Sprintf("r%d:1", i)
+		masters, replicas = append(masters, m), append(replicas, r)
+		shards = append(shards, &shard{master: m, replicas: []string{r}, ranges: [][2]int{{i * 100, i*100 + 99}}})
+	}
+	topo, err := newTopology(shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &router{seeds: []string{"m3:1", "s1:1", "s2:1"}}
+	r.topo.Store(topo)
+	firsts := map[string]bool{}
+	for range 50 {
+		c := r.candidates()
+		if len(c) != 18 {
+			t.Fatalf("candidates %v: want 8 masters, 8 replicas and the 2 seeds that are neither", c)
+		}
+		for _, g := range []struct {
+			got, want []string
+		}{{c[:8], masters}, {c[8:16], replicas}, {c[16:], []string{"s1:1", "s2:1"}}} {
+			if got := slices.Sorted(slices.Values(g.got)); !slices.Equal(got, g.want) {
+				t.Fatalf("candidates %v: a group is %v, want %v in some order", c, got, g.want)
+			}
+		}
+		firsts[c[0]] = true
+	}
+	if len(firsts) < 2 {
+		t.Errorf("50 refreshes all asked %v first", firsts)
+	}
+}

@@ -323,30 +323,43 @@ func (r *router) load(ctx context.Context) (*topology, error) {
 }
 
 // candidates returns the nodes a refresh may ask, each once, in this
-// order: the current view's masters, then its replicas (a master may be
-// dead, with a replica promoted in its place), then the seeds.
+// order of groups, each group shuffled: the current view's masters, then
+// its replicas (a master may be dead, with a replica promoted in its
+// place), then the seeds.
 func (r *router) candidates() []string {
 	var out []string
 	seen := map[string]bool{}
+	group := 0 // where the group being added starts in out
 	add := func(a string) {
 		if !seen[a] {
 			seen[a] = true
 			out = append(out, a)
 		}
 	}
+	// Each group in a random order, so that refreshes spread over the
+	// nodes and a batch of dead masters does not stand in front of the
+	// same live ones every time.
+	shuffle := func() {
+		rest := out[group:]
+		rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+		group = len(out)
+	}
 	if t := r.topo.Load(); t != nil {
 		for _, s := range t.shards {
 			add(s.master)
 		}
+		shuffle()
 		for _, s := range t.shards {
 			for _, a := range s.replicas {
 				add(a)
 			}
 		}
+		shuffle()
 	}
 	for _, a := range r.seeds {
 		add(a)
 	}
+	shuffle()
 	return out
 }
 
