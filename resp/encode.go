@@ -4,7 +4,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // Value encoders. Each appends one value in its wire form to dst and returns
@@ -75,7 +74,7 @@ func AppendBool(dst []byte, b bool) []byte {
 // line they would reject, or one that a CR or LF would break, never goes
 // out).
 func AppendBigNumber(dst []byte, digits string) []byte {
-	if !validBigNumber(unsafe.Slice(unsafe.StringData(digits), len(digits))) {
+	if !validBigNumber(digits) {
 		return AppendBulkString(dst, digits)
 	}
 	return appendLine(append(dst, '('), digits)

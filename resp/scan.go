@@ -494,15 +494,15 @@ func parseDouble(b []byte) (float64, error) {
 }
 
 // validBigNumber reports whether b is an optionally signed run of digits.
-func validBigNumber(b []byte) bool {
+func validBigNumber[T string | []byte](b T) bool {
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
 		b = b[1:]
 	}
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
+	for i := range len(b) {
+		if c := b[i]; c < '0' || c > '9' {
 			return false
 		}
 	}
