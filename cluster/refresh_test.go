@@ -10,6 +10,7 @@ import (
 
 	"github.com/justredis/justredis/client"
 	"github.com/justredis/justredis/clusterharness"
+	"github.com/justredis/justredis/resp"
 )
 
 // leaderDeadline is the deadline of the caller that starts a refresh in
@@ -137,21 +138,16 @@ func TestRefreshAsksKnownReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// CLUSTER SHARDS reports a replica whose replication offset is 0 (no
-	// write yet) as "loading", and the client ignores it: write to every
-	// master, then refresh until the client knows a replica of each.
-	for _, n := range old {
-		if _, err := m.Database(0).Do(ctx, "SET", keyInSlot(n.Slots()[0].Start), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// CLUSTER SHARDS reports a replica whose replication offset is 0 (on
+	// a cluster never written to, as this one) as "loading": the client
+	// does not read from it, but a refresh must still ask it.
 	var refreshErr error
 	knowsReplicas := func() bool {
 		if _, refreshErr = Masters(ctx, m); refreshErr != nil {
 			return false
 		}
 		for _, s := range r.topo.Load().shards {
-			if len(s.replicas) == 0 {
+			if len(s.replicas)+len(s.standby) == 0 {
 				return false
 			}
 		}
@@ -190,6 +186,74 @@ func TestRefreshAsksKnownReplicas(t *testing.T) {
 		if v, err := client.String(db.Do(ctx, "GET", k)); err != nil || v != n.Addr() {
 			t.Fatalf("GET %q = %q, %v", k, v, err)
 		}
+	}
+}
+
+// A refresh is not held up by a node that hangs when the others agree:
+// with one of the three masters paused, a refresh ends well within the
+// time one node's query may take (queryTimeout), with the view of the
+// two that answer.
+func TestRefreshNotHeldUpByHungNode(t *testing.T) {
+	c := startCluster(t)
+	ctx := testCtx(t)
+	m := newSeededClient(t, addrsOf(c.Masters()), RefreshInterval(time.Hour))
+	want, err := Masters(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Paused for less than the cluster's node timeout: the cluster does
+	// not notice, the client does.
+	hung := c.Masters()[0]
+	if err := hung.Server().Pause(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := Masters(ctx, m)
+	took := time.Since(start)
+	if rerr := hung.Server().Resume(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("refresh with %s paused: %v", hung.Addr(), err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Masters = %v, want %v", got, want)
+	}
+	if took >= queryTimeout/2 {
+		t.Fatalf("the refresh took %v with one node hung: it waited for that node (queryTimeout %v)", took, queryTimeout)
+	}
+}
+
+// parseShards keeps a "loading" replica (replication offset 0) apart: not
+// read from, but asked by refreshes; a failed one is dropped.
+func TestParseShardsLoadingReplica(t *testing.T) {
+	str := func(s string) resp.Value { return resp.Value{Type: resp.TypeBulkString, Str: s} }
+	num := func(n int64) resp.Value { return resp.Value{Type: resp.TypeInteger, Int: n} }
+	node := func(port int64, role, health string) resp.Value {
+		return resp.Value{Type: resp.TypeMap, Elems: []resp.Value{
+			str("ip"), str("127.0.0.1"), str("port"), num(port),
+			str("role"), str(role), str("health"), str(health),
+		}}
+	}
+	reply := resp.Value{Type: resp.TypeArray, Elems: []resp.Value{{Type: resp.TypeMap, Elems: []resp.Value{
+		str("slots"), {Type: resp.TypeArray, Elems: []resp.Value{num(0), num(SlotCount - 1)}},
+		str("nodes"), {Type: resp.TypeArray, Elems: []resp.Value{
+			node(7000, "master", "online"), node(7001, "replica", "online"),
+			node(7002, "replica", "loading"), node(7003, "replica", "fail"),
+		}},
+	}}}}
+	topo, err := parseShards(reply, "127.0.0.1:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := topo.shards[0]
+	if s.master != "127.0.0.1:7000" || !slices.Equal(s.replicas, []string{"127.0.0.1:7001"}) || !slices.Equal(s.standby, []string{"127.0.0.1:7002"}) {
+		t.Fatalf("shard: master %s, replicas %v, standby %v; want 7000, [7001], [7002]", s.master, s.replicas, s.standby)
+	}
+	r := &router{}
+	r.topo.Store(topo)
+	if got := slices.Sorted(slices.Values(r.candidates()[1:])); !slices.Equal(got, []string{"127.0.0.1:7001", "127.0.0.1:7002"}) {
+		t.Fatalf("candidates after the master: %v, want both replicas", got)
 	}
 }
 

@@ -324,8 +324,8 @@ func (r *router) load(ctx context.Context) (*topology, error) {
 
 // candidates returns the nodes a refresh may ask, each once, in this
 // order of groups, each group shuffled: the current view's masters, then
-// its replicas (a master may be dead, with a replica promoted in its
-// place), then the seeds.
+// its replicas, the ones not yet serving reads included (a master may be
+// dead, with a replica promoted in its place), then the seeds.
 func (r *router) candidates() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -353,6 +353,9 @@ func (r *router) candidates() []string {
 			for _, a := range s.replicas {
 				add(a)
 			}
+			for _, a := range s.standby {
+				add(a)
+			}
 		}
 		shuffle()
 	}
@@ -365,7 +368,10 @@ func (r *router) candidates() []string {
 
 // vote asks every node of addrs at once and returns the view most of
 // those that answer share (on a tie, the one covering more slots), or nil
-// and every node's error when none answers.
+// and every node's error when none answers. It returns as soon as the
+// answers still out cannot change the outcome: a node that hangs does not
+// hold up a view the others agree on (its query ends with the caller's
+// ctx, which the refresh cancels when it is done).
 func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) {
 	type answer struct {
 		t   *topology
@@ -381,8 +387,9 @@ func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) 
 	votes := map[string]int{}
 	views := map[string]*topology{}
 	var errs []error
-	for range addrs {
+	for out := len(addrs); out > 0; {
 		a := <-answers
+		out--
 		if a.err != nil {
 			errs = append(errs, a.err)
 			continue
@@ -390,19 +397,31 @@ func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) 
 		fp := a.t.fingerprint()
 		votes[fp]++
 		views[fp] = a.t
+		if best, lead := leader(votes, views); lead > out {
+			return best, nil // decided: even every answer still out could not overturn it
+		}
 	}
+	if best, _ := leader(votes, views); best != nil {
+		return best, nil
+	}
+	return nil, errs
+}
+
+// leader returns the view with the most votes (on a tie, the one covering
+// more slots) and its lead in votes over the next one; nil and 0 when there
+// are no votes.
+func leader(votes map[string]int, views map[string]*topology) (*topology, int) {
 	var best *topology
-	bestVotes := 0
+	bestVotes, second := 0, 0
 	for fp, n := range votes {
 		t := views[fp]
 		if n > bestVotes || (n == bestVotes && t.covered() > best.covered()) {
-			best, bestVotes = t, n
+			best, bestVotes, second = t, n, bestVotes
+		} else if n > second {
+			second = n
 		}
 	}
-	if best == nil {
-		return nil, errs
-	}
-	return best, nil
+	return best, bestVotes - second
 }
 
 // ask gets one node's view: CLUSTER SHARDS, or CLUSTER SLOTS where that is

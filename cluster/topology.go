@@ -20,7 +20,12 @@ type topology struct {
 type shard struct {
 	master   string   // "host:port"
 	replicas []string // healthy replicas, "host:port"
-	ranges   [][2]int // inclusive slot ranges
+	// standby: replicas CLUSTER SHARDS calls "loading" (replication offset
+	// 0: syncing, or never written to), "host:port". Not read from (one
+	// that never synced serves an empty dataset), but asked by refreshes:
+	// on a fresh cluster every replica is one until the first write.
+	standby []string
+	ranges  [][2]int // inclusive slot ranges
 }
 
 // fingerprint identifies a view, so that views from several nodes can be
@@ -95,13 +100,17 @@ func parseShards(v resp.Value, from string) (*topology, error) {
 			case "master":
 				s.master = addr
 			default:
-				if field(nv, "health").Str == "online" { // not "loading" or "failed"
+				switch field(nv, "health").Str {
+				case "online":
 					s.replicas = append(s.replicas, addr)
-				}
+				case "loading":
+					s.standby = append(s.standby, addr)
+				} // "fail": neither
 			}
 		}
 		if s.master != "" && len(s.ranges) > 0 {
 			sort.Strings(s.replicas)
+			sort.Strings(s.standby)
 			shards = append(shards, s)
 		}
 	}
