@@ -183,47 +183,59 @@ func cmdClusterFailover(ts *testscript.TestScript, st *state, neg bool, args []s
 //	cluster-migrate NAME -begin SLOTKEY TO  only put the slot in the migrating state (clients see ASK)
 //	cluster-migrate NAME -keys [KEY...]     move these keys of the migration (all when none)
 //	cluster-migrate NAME -finish            move the rest and give the slot to TO
+//	cluster-migrate NAME -abort             end it with the slot still the source's
 //
-// Each prints how many keys it moved ("moved 2 keys").
+// Each but -abort prints how many keys it moved ("moved 2 keys"). Keys
+// moved before an abort stay on TO, out of clients' reach, until the slot
+// migrates there again.
 func cmdClusterMigrate(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "cluster-migrate"
 	noNeg(ts, neg, cmd)
 	name, args := nameArg(ts, cmd, args)
-	var begin, keys, finish bool
+	var begin, keys, finish, abort bool
 	fs := newFlagSet(cmd)
 	fs.BoolVar(&begin, "begin", false, "begin the migration only")
 	fs.BoolVar(&keys, "keys", false, "move keys of the migration")
 	fs.BoolVar(&finish, "finish", false, "finish the migration")
+	fs.BoolVar(&abort, "abort", false, "abort the migration")
 	args = parseFlags(ts, cmd, fs, args)
 	ce := st.cluster(ts, cmd, name)
 	ctx, cancel := st.opContext(DefaultClusterTimeout)
 	defer cancel()
 	modes := 0
-	for _, b := range []bool{begin, keys, finish} {
+	for _, b := range []bool{begin, keys, finish, abort} {
 		if b {
 			modes++
 		}
 	}
 	if modes > 1 {
-		usagef(ts, cmd, "-begin, -keys and -finish exclude each other")
+		usagef(ts, cmd, "-begin, -keys, -finish and -abort exclude each other")
 	}
 	var (
 		moved int
 		err   error
 	)
 	switch {
-	case keys || finish:
+	case keys || finish || abort:
 		if ce.mig == nil {
 			ts.Fatalf("%s: no migration in progress in %s (cluster-migrate %s -begin SLOTKEY TO)", cmd, name, name)
 		}
-		if finish {
+		switch {
+		case abort:
+			if len(args) != 0 {
+				usage(ts, cmd)
+			}
+			if err = ce.mig.Abort(ctx); err == nil {
+				ce.mig = nil
+			}
+		case finish:
 			if len(args) != 0 {
 				usage(ts, cmd)
 			}
 			if moved, err = ce.mig.Finish(ctx); err == nil {
 				ce.mig = nil
 			}
-		} else {
+		default:
 			moved, err = ce.mig.MoveKeys(ctx, args...)
 		}
 	default:
@@ -231,7 +243,7 @@ func cmdClusterMigrate(ts *testscript.TestScript, st *state, neg bool, args []st
 			usage(ts, cmd)
 		}
 		if ce.mig != nil {
-			ts.Fatalf("%s: a migration is in progress in %s: finish it first", cmd, name)
+			ts.Fatalf("%s: a migration is in progress in %s: finish or abort it first", cmd, name)
 		}
 		from := node(ts, cmd, ce.c, "master:"+args[0])
 		to := node(ts, cmd, ce.c, args[1])
@@ -248,7 +260,7 @@ func cmdClusterMigrate(ts *testscript.TestScript, st *state, neg bool, args []st
 	if err != nil {
 		ts.Fatalf("%s %s: %v", cmd, name, err)
 	}
-	if !begin {
+	if !begin && !abort {
 		writeOut(ts, fmt.Sprintf("moved %d keys", moved))
 	}
 }

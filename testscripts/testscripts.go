@@ -65,7 +65,7 @@ func allCommands() []command {
 		{"cluster-pause", "cluster-pause NAME NODE", clusterNodeOp("cluster-pause")},
 		{"cluster-resume", "cluster-resume NAME NODE", clusterNodeOp("cluster-resume")},
 		{"cluster-failover", "cluster-failover NAME REPLICA [default|force|takeover]", cmdClusterFailover},
-		{"cluster-migrate", "cluster-migrate NAME SLOTKEY TO | cluster-migrate NAME -begin SLOTKEY TO | cluster-migrate NAME -keys [KEY...] | cluster-migrate NAME -finish", cmdClusterMigrate},
+		{"cluster-migrate", "cluster-migrate NAME SLOTKEY TO | cluster-migrate NAME -begin SLOTKEY TO | cluster-migrate NAME -keys [KEY...] | cluster-migrate NAME -finish | cluster-migrate NAME -abort", cmdClusterMigrate},
 		{"cluster-addr", "cluster-addr NAME NODE VAR", cmdClusterAddr},
 		{"cluster-role", "cluster-role NAME NODE", cmdClusterRole},
 
