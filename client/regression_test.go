@@ -326,7 +326,13 @@ func TestDirectModeAndSwitch(t *testing.T) {
 	}
 	c2 := m2.single.cc.Load()
 	errs := make(chan error, 2)
-	go func() { _, err := m2.Database(0).Do(ctx, "DEBUG", "SLEEP", "0.1"); errs <- err }()
+	// The server paused: the first caller's round trip lasts until the
+	// second one has found the connection busy (a DEBUG SLEEP's window
+	// could pass unseen on a loaded machine).
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := m2.Database(0).Do(ctx, "SET", "k2", "v2"); errs <- err }()
 	waitFor(t, "the first caller to hold the connection", func() bool {
 		if c2.directMu.TryLock() {
 			c2.directMu.Unlock()
@@ -335,6 +341,10 @@ func TestDirectModeAndSwitch(t *testing.T) {
 		return true
 	})
 	go func() { _, err := m2.Database(0).Do(ctx, "PING"); errs <- err }()
+	waitFor(t, "the second caller to ask for pipelining", c2.wantPipelined.Load)
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
