@@ -215,6 +215,8 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 		}
 		if err == nil {
 			ps.confirm(KindUnsubscribe, todo)
+		} else {
+			ps.keepHeld(kind, todo, hubs)
 		}
 		return err
 	}
@@ -350,7 +352,25 @@ func (ps *PubSub) forget(kind subKind, names []string) {
 	}
 }
 
-// claim is called by a hub's change, under the hub's wmu and mu, before
+// keepHeld puts back, after a failed unsubscribe, the names a hub still
+// holds ps in (its ctx ended before the hub's turn came: nothing changed
+// there), so that ps's view stays the hubs' and the caller can try again.
+func (ps *PubSub) keepHeld(kind subKind, names []string, hubs []*pubsubHub) {
+	for _, name := range names {
+		for _, h := range hubs {
+			if h.holds(ps, kind, []string{name}) {
+				ps.mu.Lock()
+				if !ps.closed {
+					ps.names[kind][name] = true
+				}
+				ps.mu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// claim is called by a hub's change, in the hub's turn and under its mu, before
 // it adds ps to names there. It reports false if ps is closed; otherwise it
 // records that h holds subscriptions of ps and returns the names ps still
 // wants: a concurrent Unsubscribe, a failure or Close, having dropped the

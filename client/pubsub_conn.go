@@ -187,7 +187,13 @@ func (c *psConn) handle(v resp.Value) {
 	w := c.waiters[0]
 	if w.unsub != nil { // an SUNSUBSCRIBE and its PING
 		if err != nil && !w.answered { // the SUNSUBSCRIBE's: its PING's answer still comes
-			w.answered, w.err = true, err
+			w.answered = true
+			if resp.ErrorPrefix(err) != "MOVED" {
+				// MOVED: the node does not serve the slot, and a node
+				// drops every shard subscription of a slot it loses:
+				// nothing is subscribed here, which is what was asked.
+				w.err = err
+			}
 			return
 		}
 		// The PING's answer, an error or not (NOPERM, BUSY): it ends the

@@ -48,14 +48,16 @@ type subEntry struct {
 // cluster client also has a global one, attached to no node, for channels
 // and patterns.
 //
-// Changes are serialised by wmu together with the commands they need, so
-// that the server sees SUBSCRIBE and UNSUBSCRIBE in the order the hub's
-// bookkeeping made them; confirmations are waited for outside the lock.
+// Changes take turns (turn) together with the commands they need, so that
+// the server sees SUBSCRIBE and UNSUBSCRIBE in the order the hub's
+// bookkeeping made them; confirmations are waited for after the turn. A
+// caller waits for its turn only as long as its ctx lets it: the one
+// before it may be waiting for a dial.
 type pubsubHub struct {
 	m *Mux
 	n *Node // its node; nil for a cluster client's global hub
 
-	wmu sync.Mutex // held while changing subscriptions and writing their commands
+	turn chan struct{} // holds a token while a change updates subscriptions and writes their commands
 
 	mu       sync.Mutex
 	subs     map[*PubSub]bool                // guarded by mu: open subscribers
@@ -71,25 +73,49 @@ func newPubSubHub(m *Mux, n *Node) *pubsubHub {
 	return &pubsubHub{
 		m:     m,
 		n:     n,
+		turn:  make(chan struct{}, 1),
 		subs:  map[*PubSub]bool{},
 		names: [kindCount]map[string]*subEntry{{}, {}, {}},
 	}
 }
 
+// lock waits for the hub's turn, or for ctx to end (then the caller has
+// changed nothing).
+func (h *pubsubHub) lock(ctx context.Context) error {
+	select {
+	case h.turn <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case h.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unlock ends the turn.
+func (h *pubsubHub) unlock() { <-h.turn }
+
 // change updates ps's subscriptions and, for names that gain their first or
 // lose their last subscriber, the server's; it returns once every name ps
 // added is confirmed by the server. An add that fails leaves ps holding
 // none of names here (the caller forgets them); it only adds names ps still
-// wants, checked under wmu together with whether ps is open, so that a
-// concurrent Close, Unsubscribe or failure is never undone by it.
+// wants, checked in its turn together with whether ps is open, so that a
+// concurrent Close, Unsubscribe or failure is never undone by it. When ctx
+// ends before its turn comes, it returns ctx's error having changed
+// nothing.
 func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bool, names []string) error {
-	h.wmu.Lock()
+	if err := h.lock(ctx); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	if add {
 		var open bool
 		if names, open = ps.claim(h, kind, names); !open {
 			h.mu.Unlock()
-			h.wmu.Unlock()
+			h.unlock()
 			return ErrClosed
 		}
 	}
@@ -147,7 +173,7 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 			}
 		}
 	}
-	h.wmu.Unlock()
+	h.unlock()
 	if !add {
 		for _, w := range waiters {
 			if werr := w.wait(ctx); werr != nil && err == nil {
@@ -182,7 +208,7 @@ var afterEntries func(h *pubsubHub)
 
 // subscribe sends the commands that subscribe names, whose new entries are
 // in fresh, on c: one command per slot for shard channels (see bySlot),
-// each with a waiter that ends its entries. The caller holds wmu. On an
+// each with a waiter that ends its entries. The caller has the turn. On an
 // error it returns the names whose command was not sent: their entries
 // are the caller's to end.
 func (h *pubsubHub) subscribe(c *psConn, kind subKind, names []string, fresh map[string]*subEntry) (unsent []string, err error) {
@@ -214,7 +240,7 @@ func (h *pubsubHub) subscribe(c *psConn, kind subKind, names []string, fresh map
 
 // unsubscribe sends the commands that unsubscribe names on c, one per slot
 // for shard channels (see bySlot), each SUNSUBSCRIBE together with a PING
-// (see psWaiter), and returns their waiters. The caller holds wmu.
+// (see psWaiter), and returns their waiters. The caller has the turn.
 func (h *pubsubHub) unsubscribe(c *psConn, kind subKind, names []string) ([]*psWaiter, error) {
 	_, unsub := kind.commands()
 	var waiters []*psWaiter
@@ -262,11 +288,13 @@ func (h *pubsubHub) bySlot(kind subKind, names []string) [][]string {
 
 // release undoes a failed add: ps leaves entries (the entry of each of
 // names, where it still is the current one), and the names that lose their
-// last subscriber are unsubscribed on the live connection, if any. It does
-// not wait for the server.
+// last subscriber are unsubscribed on the live connection, if any. A
+// subscriber left holding nothing here is no longer one of the hub's; the
+// last one to go closes the connection, as in remove. It does not wait for
+// the server.
 func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []*subEntry) {
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
+	_ = h.lock(context.Background())
+	defer h.unlock()
 	h.mu.Lock()
 	m := h.names[kind]
 	var gone []string
@@ -281,10 +309,34 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 		}
 	}
 	c := h.conn
+	if !h.holdsAnyLocked(ps) {
+		delete(h.subs, ps)
+		if len(h.subs) == 0 {
+			h.conn = nil
+			h.mu.Unlock()
+			if c != nil {
+				c.fail(ErrClosed)
+			}
+			return
+		}
+	}
 	h.mu.Unlock()
 	if c != nil && len(gone) > 0 {
 		_, _ = h.unsubscribe(c, kind, gone) // a failed write fails c: nothing is left subscribed on it
 	}
+}
+
+// holdsAnyLocked reports whether ps is subscribed here to anything. The
+// caller holds h.mu.
+func (h *pubsubHub) holdsAnyLocked(ps *PubSub) bool {
+	for _, m := range h.names {
+		for _, e := range m {
+			if e.subs[ps] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // holds reports whether ps is subscribed here to any of names.
@@ -317,7 +369,9 @@ func (h *pubsubHub) dropEntries(kind subKind, names []string, entries map[string
 
 // ping sends PING on the pub/sub connection.
 func (h *pubsubHub) ping(ctx context.Context, msg string) error {
-	h.wmu.Lock()
+	if err := h.lock(ctx); err != nil {
+		return err
+	}
 	c, err := h.connection(ctx)
 	var w *psWaiter
 	if err == nil {
@@ -328,7 +382,7 @@ func (h *pubsubHub) ping(ctx context.Context, msg string) error {
 		w = newWaiter(1, nil)
 		err = c.send(w, args)
 	}
-	h.wmu.Unlock()
+	h.unlock()
 	if err != nil {
 		return err
 	}
@@ -338,8 +392,8 @@ func (h *pubsubHub) ping(ctx context.Context, msg string) error {
 // remove drops a closed subscriber and its subscriptions; the last one to go
 // closes the connection.
 func (h *pubsubHub) remove(ps *PubSub) {
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
+	_ = h.lock(context.Background())
+	defer h.unlock()
 	h.mu.Lock()
 	delete(h.subs, ps)
 	var gone [kindCount][]string
@@ -431,8 +485,26 @@ func (h *pubsubHub) startDialLocked() chan struct{} {
 // dial connects and renews every subscription the hub holds. If a
 // connection with subscriptions was lost before, every subscriber is told.
 func (h *pubsubHub) dial(done chan struct{}) {
-	c, err := h.connect()
+	ctx, cancel := context.WithTimeout(h.m.ctx, time.Duration(h.m.s.connectRetry+1)*h.m.s.connectTimeout)
+	defer cancel()
+	c, renewed, err := h.connect(ctx)
 	h.mu.Lock()
+	// Names given up while c was being set up (a subscriber closed, a
+	// failed add released them: neither waits for a dial, and there was no
+	// connection to unsubscribe them on) must not stay subscribed on it.
+	// Checked until none is left, and c installed under the same lock: from
+	// then on, whoever gives a name up unsubscribes it on c.
+	for err == nil {
+		stale, some := h.staleLocked(&renewed)
+		if !some {
+			break
+		}
+		h.mu.Unlock()
+		if err = h.unsubscribeAll(ctx, c, stale); err != nil {
+			c.fail(err)
+		}
+		h.mu.Lock()
+	}
 	if err == nil {
 		switch {
 		case h.m.closed.Load():
@@ -463,29 +535,70 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	}
 }
 
-// connect dials a connection and subscribes to everything the hub holds.
-func (h *pubsubHub) connect() (*psConn, error) {
-	ctx, cancel := context.WithTimeout(h.m.ctx, time.Duration(h.m.s.connectRetry+1)*h.m.s.connectTimeout)
-	defer cancel()
+// staleLocked removes from renewed, and returns, the names it holds that
+// the hub no longer does; some says whether there are any. The caller
+// holds h.mu.
+func (h *pubsubHub) staleLocked(renewed *[kindCount][]string) (stale [kindCount][]string, some bool) {
+	for kind, names := range renewed {
+		kept := names[:0]
+		for _, name := range names {
+			if h.names[kind][name] != nil {
+				kept = append(kept, name)
+			} else {
+				stale[kind] = append(stale[kind], name)
+				some = true
+			}
+		}
+		renewed[kind] = kept
+	}
+	return stale, some
+}
+
+// unsubscribeAll unsubscribes names on c, a connection no one else uses
+// yet, and waits for the server to confirm.
+func (h *pubsubHub) unsubscribeAll(ctx context.Context, c *psConn, names [kindCount][]string) error {
+	for kind, group := range names {
+		if len(group) == 0 {
+			continue
+		}
+		waiters, err := h.unsubscribe(c, subKind(kind), group)
+		if err != nil {
+			return err
+		}
+		for _, w := range waiters {
+			if err := w.wait(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// connect dials a connection and subscribes to everything the hub holds;
+// it returns those names.
+func (h *pubsubHub) connect(ctx context.Context) (*psConn, [kindCount][]string, error) {
+	var renew [kindCount][]string
 	n := h.n
 	if n == nil { // the global hub: any node the router offers
 		var err error
 		if n, err = h.m.route(ctx, NoSlot, false); err != nil {
-			return nil, err
+			return nil, renew, err
 		}
 	}
 	rc, err := n.d.dial(ctx)
 	if err != nil {
 		h.m.router.Trouble(n, err)
-		return nil, err
+		return nil, renew, err
 	}
 	c := &psConn{h: h, rc: rc, dead: make(chan struct{})}
 	h.m.bg.Add(1) // inside a spawned dial: the count is not zero
 	go c.readLoop()
 	h.mu.Lock()
-	var renew [kindCount][]string
 	for kind, m := range h.names {
-		for name := range m {
+		for name, e := range m {
+			if e.sentOn == nil {
+				continue // its change sends it once this dial is done
+			}
 			renew[kind] = append(renew[kind], name)
 		}
 	}
@@ -498,16 +611,24 @@ func (h *pubsubHub) connect() (*psConn, error) {
 		for _, group := range h.bySlot(subKind(kind), names) {
 			w := newWaiter(len(group), nil)
 			if err := c.send(w, append([]string{sub}, group...)); err != nil {
-				return nil, err
+				return nil, renew, err
 			}
 			if err := w.wait(ctx); err != nil {
 				c.fail(err)
-				return nil, err
+				return nil, renew, err
 			}
 		}
 	}
-	return c, nil
+	if afterRenew != nil {
+		afterRenew(h)
+	}
+	return c, renew, nil
 }
+
+// afterRenew, when set (tests only), runs in every dial once the new
+// connection has renewed the hub's subscriptions and before it is
+// installed: the window in which a name given up must not stay subscribed.
+var afterRenew func(h *pubsubHub)
 
 // lost is told, by c's reader and before c is failed, that c is gone. While
 // subscribers remain it reconnects, with backoff, until that works or the

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/justredis/justredis/redisserver"
+	"github.com/justredis/justredis/resp"
 )
 
 // waitBlockedInChange polls the goroutine stacks until one is waiting for
-// a mutex inside pubsubHub.change.
+// its turn inside pubsubHub.change.
 func waitBlockedInChange(t *testing.T) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
@@ -24,12 +25,12 @@ func waitBlockedInChange(t *testing.T) {
 	for {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "Mutex).lockSlow") && strings.Contains(g, "(*pubsubHub).change(") {
+			if strings.Contains(g, "(*pubsubHub).lock(") && strings.Contains(g, "(*pubsubHub).change(") {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no goroutine waits for a lock in pubsubHub.change")
+			t.Fatal("no goroutine waits for its turn in pubsubHub.change")
 		}
 		<-tick.C
 	}
@@ -37,8 +38,7 @@ func waitBlockedInChange(t *testing.T) {
 
 // A subscription change that gets the hub's lock only after Close has run
 // must not add the closed subscriber to the hub: nothing would ever remove
-// it again. The test holds the hub's write lock while Subscribe waits for
-// it, and meanwhile does what Close does (its remove of the subscriber from
+// it again. The test holds the hub's turn while Subscribe waits for it, and meanwhile does what Close does (its remove of the subscriber from
 // the hub finds nothing yet: with another subscriber keeping the connection
 // open it is a no-op).
 func TestPubSubChangeAfterClose(t *testing.T) {
@@ -53,7 +53,7 @@ func TestPubSubChangeAfterClose(t *testing.T) {
 	h := m.single.hub
 	ps := m.PubSub(PubSubOptions{})
 
-	h.wmu.Lock()
+	h.turn <- struct{}{}
 	done := make(chan error, 1)
 	go func() { done <- ps.Subscribe(ctx, "ch") }()
 	waitBlockedInChange(t)
@@ -62,7 +62,7 @@ func TestPubSubChangeAfterClose(t *testing.T) {
 	close(ps.done)
 	ps.hubs = map[*pubsubHub]bool{}
 	ps.mu.Unlock()
-	h.wmu.Unlock()
+	h.unlock()
 
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe of a subscriber closed meanwhile: %v, want ErrClosed", err)
@@ -231,5 +231,170 @@ func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// A subscriber closed while the hub's connection is being re-established
+// (after the renewal of the hub's subscriptions on the new connection, and
+// before it is installed: Close finds no connection to unsubscribe on, and
+// does not wait for the dial) leaves nothing subscribed on the server. Its
+// channel used to stay subscribed on the new connection for as long as
+// the hub lived: PUBLISH counted it, and its messages were dropped.
+func TestPubSubCloseDuringReconnect(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	keep := m.PubSub(PubSubOptions{})
+	defer keep.Close()
+	gone := m.PubSub(PubSubOptions{})
+	if err := keep.Subscribe(ctx, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.Subscribe(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	afterRenew = func(*pubsubHub) { once.Do(func() { _ = gone.Close() }) }
+	defer func() { afterRenew = nil }()
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := keep.Receive(ctx); err != nil || msg.Kind != KindReconnected {
+		t.Fatalf("Receive after the connection was killed: %+v, %v; want KindReconnected", msg, err)
+	}
+	afterRenew = nil
+	v, err := m.Database(0).Do(ctx, "PUBSUB", "NUMSUB", "keep", "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(v.Elems[1].Int, v.Elems[3].Int); got != "1 0" {
+		t.Fatalf("PUBSUB NUMSUB keep gone = %v; want 1 0 (the closed subscriber's channel left subscribed)", got)
+	}
+}
+
+// An SUNSUBSCRIBE answered MOVED (the node lost the channel's slot, and
+// with it every subscription to it, before the client heard) has done
+// what was asked: SUnsubscribe returns nil, and the next command's replies
+// are its own. It used to return the MOVED error. A fake server: a real
+// one answers so only in the moment between losing a slot and the
+// client's noticing.
+func TestPubSubSUnsubscribeAnsweredMoved(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	done := make(chan error, 1)
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	var fc *fakeConn
+	for i, ch := range []string{"a", "b"} {
+		go func() { done <- ps.SSubscribe(ctx, ch) }()
+		if i == 0 {
+			fc = fs.accept()
+		}
+		fc.expect("SSUBSCRIBE", ch)
+		fc.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk(ch), resp.Int(int64(i+1))))
+		if err := <-done; err != nil {
+			t.Fatalf("SSubscribe %s: %v", ch, err)
+		}
+	}
+	go func() { done <- ps.SUnsubscribe(ctx, "a") }()
+	fc.expect("SUNSUBSCRIBE", "a")
+	fc.expect("PING")
+	fc.reply(resp.ErrorValue("MOVED 7 other:6379"), resp.SimpleString("PONG"))
+	if err := <-done; err != nil {
+		t.Fatalf("SUnsubscribe answered MOVED: %v; want nil (nothing is subscribed there)", err)
+	}
+	go func() { done <- ps.SUnsubscribe(ctx, "b") }()
+	fc.expect("SUNSUBSCRIBE", "b")
+	fc.expect("PING")
+	fc.reply(resp.ErrorValue("ERR something else"), resp.SimpleString("PONG"))
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "something else") {
+		t.Fatalf("SUnsubscribe answered an error: %v; want that error", err)
+	}
+}
+
+// A subscription change whose ctx ends while it waits for its turn (the
+// change before it waits for a dial to a server that does not answer)
+// returns then, with ctx's error, having changed nothing: Subscribe leaves
+// the name unsubscribed, Unsubscribe leaves it subscribed, and both can be
+// tried again. They used to wait for the turn whatever their ctx.
+func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "held"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	h.turn <- struct{}{} // the change before: takes its time
+	for _, c := range []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"Subscribe", func(ctx context.Context) error { return ps.Subscribe(ctx, "new") }},
+		{"Unsubscribe", func(ctx context.Context) error { return ps.Unsubscribe(ctx, "held") }},
+	} {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err := c.do(short)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s waiting for the turn: %v; want its ctx's deadline", c.name, err)
+		}
+	}
+	h.unlock()
+	if !ps.wants(kindChannel, "held") || ps.wants(kindChannel, "new") {
+		t.Fatalf("after the timed-out changes %v; want held and not new", ps)
+	}
+	if err := ps.Unsubscribe(ctx, "held"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Subscribe(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.Database(0).Do(ctx, "PUBSUB", "NUMSUB", "held", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(v.Elems[1].Int, v.Elems[3].Int); got != "0 1" {
+		t.Fatalf("PUBSUB NUMSUB held new = %v; want 0 1", got)
+	}
+}
+
+// A subscriber whose every subscription on a hub failed is no longer one
+// of the hub's: with no other subscriber the connection is closed, not
+// kept (and re-dialled after every loss) for nothing.
+func TestPubSubFailedSubscribeReleasesConnection(t *testing.T) {
+	srv := startServer(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "narrow", Password: "pw", Rules: []string{"~*", "&allowed", "+@all"}}},
+	})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Username: "narrow", Password: "pw"})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "denied"); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("Subscribe to a channel the user may not: %v; want NOPERM", err)
+	}
+	h := m.single.hub
+	h.mu.Lock()
+	held, c := h.subs[ps], h.conn
+	h.mu.Unlock()
+	if held || c != nil {
+		t.Fatalf("after the failed Subscribe the hub holds the subscriber %v, connection %v; want neither", held, c != nil)
+	}
+	if err := ps.Subscribe(ctx, "allowed"); err != nil {
+		t.Fatalf("Subscribe after it: %v", err)
+	}
+	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", "allowed", "hi")); err != nil || n != 1 {
+		t.Fatalf("PUBLISH allowed reached %d, %v; want 1", n, err)
+	}
+	if msg, err := ps.Receive(ctx); err != nil || msg.Payload != "hi" {
+		t.Fatalf("Receive: %+v, %v", msg, err)
 	}
 }
