@@ -263,13 +263,28 @@ func TestPubSubCloseDuringReconnect(t *testing.T) {
 		t.Fatalf("Receive after the connection was killed: %+v, %v; want KindReconnected", msg, err)
 	}
 	afterRenew = nil
-	v, err := m.Database(0).Do(ctx, "PUBSUB", "NUMSUB", "keep", "gone")
+	if got := numsub(t, m, "keep", "gone"); got != "1 0" {
+		t.Fatalf("PUBSUB NUMSUB keep gone = %v; want 1 0 (the closed subscriber's channel left subscribed)", got)
+	}
+}
+
+// numsub returns the server's subscriber counts of channels (PUBSUB
+// NUMSUB), space-separated.
+func numsub(t *testing.T, m *Mux, channels ...string) string {
+	t.Helper()
+	args := []any{"PUBSUB", "NUMSUB"}
+	for _, ch := range channels {
+		args = append(args, ch)
+	}
+	v, err := m.Database(0).Do(testCtx(t), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(v.Elems[1].Int, v.Elems[3].Int); got != "1 0" {
-		t.Fatalf("PUBSUB NUMSUB keep gone = %v; want 1 0 (the closed subscriber's channel left subscribed)", got)
+	var counts []string
+	for i := 1; i < len(v.Elems); i += 2 {
+		counts = append(counts, fmt.Sprint(v.Elems[i].Int))
 	}
+	return strings.Join(counts, " ")
 }
 
 // An SUNSUBSCRIBE answered MOVED (the node lost the channel's slot, and
@@ -358,11 +373,7 @@ func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
 	if err := ps.Subscribe(ctx, "new"); err != nil {
 		t.Fatal(err)
 	}
-	v, err := m.Database(0).Do(ctx, "PUBSUB", "NUMSUB", "held", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprint(v.Elems[1].Int, v.Elems[3].Int); got != "0 1" {
+	if got := numsub(t, m, "held", "new"); got != "0 1" {
 		t.Fatalf("PUBSUB NUMSUB held new = %v; want 0 1", got)
 	}
 }
