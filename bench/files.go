@@ -38,6 +38,7 @@ var csvHeader = []string{
 	"allocs_per_op_median", "cmds_per_write_median", "ours_over_this",
 	"client_cpu_us_per_op_median", "server_cpu_us_per_op_median",
 	"set_rps_median", "get_rps_median", "trials_ops_per_sec",
+	"gc_per_10k_ops_median",
 }
 
 func (r *report) writeCSV(path string) error {
@@ -86,6 +87,7 @@ func (r *report) writeCSV(path string) error {
 				num(s.allocs, 3), num(s.cmdsPerWrite, 2), num(ratio, 3),
 				num(s.clientCPU, 3), num(s.serverCPU, 3),
 				num(s.setRPS, 0), num(s.getRPS, 0), strings.Join(trials, ";"),
+				num(s.gcPer10k, 3),
 			})
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func TestSmoke(t *testing.T) {
 	_, ceilingErr := exec.LookPath("redis-benchmark")
 	haveCeiling := ceilingErr == nil
 
-	for _, want := range []string{"justredis", "go-redis", "rueidis", "radix", "machine:", "targets", "ours ÷ rueidis"} {
+	for _, want := range []string{"justredis", "go-redis", "rueidis", "radix", "machine:", "targets", "ours ÷ rueidis", "gc/10k"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table has no %q", want)
 		}
@@ -71,9 +72,13 @@ func TestSmoke(t *testing.T) {
 	if len(rows) != want {
 		t.Errorf("the CSV has %d rows, want %d", len(rows), want)
 	}
+	gcCol := slices.Index(csvHeader, "gc_per_10k_ops_median")
 	for _, row := range rows[1:] {
 		if len(row) != len(csvHeader) {
 			t.Fatalf("row %q has %d fields, want %d", row, len(row), len(csvHeader))
+		}
+		if measured := !strings.Contains(row[5], "redis-benchmark") && !strings.Contains(row[5], "floor"); measured != (row[gcCol] != "") {
+			t.Errorf("row %q: garbage collections per 10k commands %q (want a number for a client, nothing for the ceiling and the floor)", row[:6], row[gcCol])
 		}
 		if row[0] == "" || !strings.Contains(row[1], "Redis ") {
 			t.Errorf("row %q lacks the date or the machine", row)
@@ -115,8 +120,8 @@ func TestFloor(t *testing.T) {
 	if tr.ops < 64 || tr.opsPerSec <= 0 || tr.elapsed < 50*time.Millisecond {
 		t.Errorf("ops %d, %v ops/s in %v: want every goroutine to have run for the whole 50ms", tr.ops, tr.opsPerSec, tr.elapsed)
 	}
-	if !(tr.clientCPU > 0) || !math.IsNaN(tr.serverCPU) || !math.IsNaN(tr.allocsPerOp) {
-		t.Errorf("cpu %v µs/op (want > 0), server %v and allocs %v (want NaN: not measured)", tr.clientCPU, tr.serverCPU, tr.allocsPerOp)
+	if !(tr.clientCPU > 0) || !math.IsNaN(tr.serverCPU) || !math.IsNaN(tr.allocsPerOp) || !math.IsNaN(tr.gcPer10k) {
+		t.Errorf("cpu %v µs/op (want > 0), server %v, allocs %v and gc %v (want NaN: not measured)", tr.clientCPU, tr.serverCPU, tr.allocsPerOp, tr.gcPer10k)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -28,6 +28,7 @@ type result struct {
 type summary struct {
 	median, min, max   float64 // ops/s
 	allocs             float64 // median allocations per op; NaN if unmeasured
+	gcPer10k           float64 // median garbage collections per 10,000 ops; NaN if unmeasured
 	cmdsPerWrite       float64 // median; NaN if unknown
 	clientCPU          float64 // median µs of CPU per op, this process; NaN if unmeasured
 	serverCPU          float64 // median µs of CPU per op, the servers; NaN if unmeasured
@@ -45,15 +46,17 @@ func (r *result) summary() summary {
 	get := make([]float64, len(r.trials))
 	ccpu := make([]float64, len(r.trials))
 	scpu := make([]float64, len(r.trials))
+	gcs := make([]float64, len(r.trials))
 	for i, t := range r.trials {
 		ops[i], allocs[i], cpw[i], set[i], get[i] = t.opsPerSec, t.allocsPerOp, t.cmdsPerWrite, t.setRPS, t.getRPS
-		ccpu[i], scpu[i] = t.clientCPU, t.serverCPU
+		ccpu[i], scpu[i], gcs[i] = t.clientCPU, t.serverCPU, t.gcPer10k
 	}
 	s := summary{
 		median:             median(ops),
 		min:                slices.Min(ops),
 		max:                slices.Max(ops),
 		allocs:             median(allocs),
+		gcPer10k:           median(gcs),
 		cmdsPerWrite:       median(cpw),
 		clientCPU:          median(ccpu),
 		serverCPU:          median(scpu),
@@ -284,7 +287,8 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "load average (1 min): %s at the start, %s at the end\n", r.loadAvg[0], r.loadAvg[1])
 	fmt.Fprintf(w, "workload: each goroutine alternates SET k v / GET k on a key of its own; %d trials of %v per client and configuration,\n", r.cfg.trials, r.cfg.duration)
 	fmt.Fprintf(w, "          interleaved A B C A B C, after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
-	fmt.Fprintf(w, "          whole process per command (median); cmds/write = commands per write system call (justredis only);\n")
+	fmt.Fprintf(w, "          whole process per command (median); gc/10k = garbage collections of the process per 10,000 commands (median);\n")
+	fmt.Fprintf(w, "          cmds/write = commands per write system call (justredis only);\n")
 	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median);\n")
 	fmt.Fprintf(w, "          ours ÷ this = median over the rounds of ours ÷ this in the same round\n")
 	for _, c := range r.participants() {
@@ -300,9 +304,9 @@ func (r *report) printTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
-	const head = "%-8s %7s %5s  %-27s %11s  %-25s %9s %10s %13s  %s\n"
-	fmt.Fprintf(w, head, "mode", "value", "gor.", "client", "ops/s", "min-max", "allocs/op", "cmds/write", "cpu µs/op", "ours ÷ this")
-	fmt.Fprintln(w, strings.Repeat("-", 139))
+	const head = "%-8s %7s %5s  %-27s %11s  %-25s %9s %6s %10s %13s  %s\n"
+	fmt.Fprintf(w, head, "mode", "value", "gor.", "client", "ops/s", "min-max", "allocs/op", "gc/10k", "cmds/write", "cpu µs/op", "ours ÷ this")
+	fmt.Fprintln(w, strings.Repeat("-", 146))
 	for _, k := range r.keys() {
 		first := true
 		for _, c := range r.participants() {
@@ -336,7 +340,7 @@ func (r *report) printTable(w io.Writer) {
 				}
 			}
 			fmt.Fprintf(w, head, mode, val, conc, name, commas(s.median),
-				commas(s.min)+" - "+commas(s.max), fmtNum(s.allocs, 2), fmtNum(s.cmdsPerWrite, 1), cpuLabel(s.clientCPU, s.serverCPU), rel)
+				commas(s.min)+" - "+commas(s.max), fmtNum(s.allocs, 2), fmtNum(s.gcPer10k, 2), fmtNum(s.cmdsPerWrite, 1), cpuLabel(s.clientCPU, s.serverCPU), rel)
 		}
 	}
 	for _, size := range r.cfg.values {
@@ -452,7 +456,7 @@ func describeTrial(name string, t trial) string {
 	case floorName:
 		return s + fmt.Sprintf("  %11s cpu µs/op", fmtNum(t.clientCPU, 2))
 	}
-	s += fmt.Sprintf("  %6s allocs/op", fmtNum(t.allocsPerOp, 2))
+	s += fmt.Sprintf("  %6s allocs/op  %5s gc/10k", fmtNum(t.allocsPerOp, 2), fmtNum(t.gcPer10k, 2))
 	if !math.IsNaN(t.clientCPU) {
 		s += fmt.Sprintf("  %11s cpu µs/op", cpuLabel(t.clientCPU, t.serverCPU))
 	}

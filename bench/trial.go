@@ -20,6 +20,7 @@ type trial struct {
 	ops          int64
 	elapsed      time.Duration
 	allocsPerOp  float64 // NaN when not measured (redis-benchmark)
+	gcPer10k     float64 // garbage collections of this process per 10,000 commands; NaN when not measured
 	cmdsPerWrite float64 // NaN when the client cannot say
 	clientCPU    float64 // µs of this process's CPU time per command; NaN when not measured
 	serverCPU    float64 // µs of the servers' CPU time per command; NaN when not measured
@@ -50,7 +51,11 @@ func value(size int) string {
 // the time from the start until the last goroutine stopped, and the heap
 // allocations per command over the same span (runtime.MemStats.Mallocs, so
 // everything the process allocated meanwhile counts: the client's
-// goroutines, the runtime; the loop itself allocates nothing). The first
+// goroutines, the runtime; the loop itself allocates nothing), and the
+// garbage collections per 10,000 commands (each scans every goroutine's
+// stack: with thousands of goroutines and a small heap, a cost every
+// client pays per collection, and a client whose heap is smaller collects
+// more often for the same allocations). The first
 // error of any goroutine stops the trial and is returned.
 //
 // It also measures the CPU time per command of this process (the client
@@ -155,6 +160,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		elapsed:      elapsed,
 		opsPerSec:    float64(ops) / elapsed.Seconds(),
 		allocsPerOp:  float64(ms1.Mallocs-ms0.Mallocs) / float64(ops),
+		gcPer10k:     1e4 * float64(ms1.NumGC-ms0.NumGC) / float64(ops),
 		cmdsPerWrite: math.NaN(),
 		clientCPU:    perOpMicros(cpu0, cpu1, ops),
 		serverCPU:    perOpMicros(srv0, srv1, ops),
