@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -213,11 +214,10 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 				}
 			}
 		}
-		if err == nil {
-			ps.confirm(KindUnsubscribe, todo)
-		} else {
-			ps.keepHeld(kind, todo, hubs)
+		if err != nil {
+			todo = ps.keepHeld(kind, todo, hubs)
 		}
+		ps.confirm(KindUnsubscribe, todo)
 		return err
 	}
 	groups, err := ps.m.hubsFor(ctx, kind, todo)
@@ -355,19 +355,21 @@ func (ps *PubSub) forget(kind subKind, names []string) {
 // keepHeld puts back, after a failed unsubscribe, the names a hub still
 // holds ps in (its ctx ended before the hub's turn came: nothing changed
 // there), so that ps's view stays the hubs' and the caller can try again.
-func (ps *PubSub) keepHeld(kind subKind, names []string, hubs []*pubsubHub) {
+// It returns the others: those are unsubscribed.
+func (ps *PubSub) keepHeld(kind subKind, names []string, hubs []*pubsubHub) (gone []string) {
 	for _, name := range names {
-		for _, h := range hubs {
-			if h.holds(ps, kind, []string{name}) {
-				ps.mu.Lock()
-				if !ps.closed {
-					ps.names[kind][name] = true
-				}
-				ps.mu.Unlock()
-				break
-			}
+		held := slices.ContainsFunc(hubs, func(h *pubsubHub) bool { return h.holds(ps, kind, []string{name}) })
+		if !held {
+			gone = append(gone, name)
+			continue
 		}
+		ps.mu.Lock()
+		if !ps.closed {
+			ps.names[kind][name] = true
+		}
+		ps.mu.Unlock()
 	}
+	return gone
 }
 
 // claim is called by a hub's change, in the hub's turn and under its mu, before

@@ -19,6 +19,10 @@ type psConn struct {
 	mu      sync.Mutex
 	waiters []*psWaiter // guarded by mu: in the order their commands were written
 	failed  error       // guarded by mu
+
+	// lostEarly: the reader told the hub the connection was lost before
+	// the hub installed it. Guarded by the hub's mu.
+	lostEarly bool
 }
 
 // psWaiter waits for a command's confirmations (one per channel, pattern or
@@ -186,9 +190,15 @@ func (c *psConn) handle(v resp.Value) {
 	}
 	w := c.waiters[0]
 	if w.unsub != nil { // an SUNSUBSCRIBE and its PING
-		if err != nil && !w.answered { // the SUNSUBSCRIBE's: its PING's answer still comes
+		// An error before any confirmation is the SUNSUBSCRIBE's; so is
+		// a slot error after one (a PING, which names no key, never gets
+		// one): a node that loses a slot pushes sunsubscribe for its
+		// channels, which confirmsUnsub cannot tell from ours, before it
+		// answers our SUNSUBSCRIBE with MOVED. Either way the PING's
+		// answer still comes.
+		if prefix := resp.ErrorPrefix(err); err != nil && (!w.answered || slotError(prefix)) {
 			w.answered = true
-			if resp.ErrorPrefix(err) != "MOVED" {
+			if prefix != "MOVED" {
 				// MOVED: the node does not serve the slot, and a node
 				// drops every shard subscription of a slot it loses:
 				// nothing is subscribed here, which is what was asked.
@@ -205,6 +215,16 @@ func (c *psConn) handle(v resp.Value) {
 		c.waiters = c.waiters[1:]
 		w.finish(err)
 	}
+}
+
+// slotError reports whether an error reply's prefix is one a server gives
+// only to commands that name keys (slots).
+func slotError(prefix string) bool {
+	switch prefix {
+	case "MOVED", "ASK", "CROSSSLOT", "TRYAGAIN", "CLUSTERDOWN":
+		return true
+	}
+	return false
 }
 
 // confirmsUnsub reports whether an sunsubscribe of channel answers the

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -488,6 +490,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(h.m.ctx, time.Duration(h.m.s.connectRetry+1)*h.m.s.connectTimeout)
 	defer cancel()
 	c, renewed, err := h.connect(ctx)
+	renewedAny := slices.ContainsFunc(renewed[:], func(names []string) bool { return len(names) > 0 })
 	h.mu.Lock()
 	// Names given up while c was being set up (a subscriber closed, a
 	// failed add released them: neither waits for a dial, and there was no
@@ -512,8 +515,17 @@ func (h *pubsubHub) dial(done chan struct{}) {
 			err = ErrClosed
 		case h.conn != nil && !h.conn.isDead():
 			c.fail(ErrClosed) // someone else's connection is live: keep that one
+		case renewedAny && len(h.subs) == 0:
+			// Every subscriber it renewed subscriptions for has left
+			// meanwhile: kept, it would stay open for no one. (A Ping
+			// waiting for it dials again: a dial that renews nothing is
+			// kept.)
+			c.fail(ErrClosed)
 		default:
 			h.conn = c
+			if c.lostEarly {
+				h.lostLocked(c) // lost before it was installed: as if after
+			}
 		}
 	}
 	if err != nil && h.m.closed.Load() {
@@ -522,7 +534,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	h.dialErr = err
 	h.dialing = nil
 	var tell []*PubSub
-	if err == nil && h.missed {
+	if err == nil && h.conn == c && h.missed {
 		h.missed = false
 		for ps := range h.subs {
 			tell = append(tell, ps)
@@ -619,8 +631,8 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, [kindCount][]string, 
 			}
 		}
 	}
-	if afterRenew != nil {
-		afterRenew(h)
+	if hook := afterRenew.Load(); hook != nil {
+		(*hook)(h, c)
 	}
 	return c, renew, nil
 }
@@ -628,7 +640,8 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, [kindCount][]string, 
 // afterRenew, when set (tests only), runs in every dial once the new
 // connection has renewed the hub's subscriptions and before it is
 // installed: the window in which a name given up must not stay subscribed.
-var afterRenew func(h *pubsubHub)
+// Atomic: tests set it while a reconnect of a previous step may still run.
+var afterRenew atomic.Pointer[func(h *pubsubHub, c *psConn)]
 
 // lost is told, by c's reader and before c is failed, that c is gone. While
 // subscribers remain it reconnects, with backoff, until that works or the
@@ -637,8 +650,14 @@ func (h *pubsubHub) lost(c *psConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conn != c {
+		c.lostEarly = true // not installed yet (or never will be): see dial
 		return
 	}
+	h.lostLocked(c)
+}
+
+// lostLocked is lost for the installed connection c. The caller holds h.mu.
+func (h *pubsubHub) lostLocked(c *psConn) {
 	h.conn = nil
 	if len(h.subs) == 0 || h.m.closed.Load() {
 		return

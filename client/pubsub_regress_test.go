@@ -254,15 +254,13 @@ func TestPubSubCloseDuringReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	afterRenew = func(*pubsubHub) { once.Do(func() { _ = gone.Close() }) }
-	defer func() { afterRenew = nil }()
+	setAfterRenew(t, func(*pubsubHub, *psConn) { once.Do(func() { _ = gone.Close() }) })
 	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)
 	}
 	if msg, err := keep.Receive(ctx); err != nil || msg.Kind != KindReconnected {
 		t.Fatalf("Receive after the connection was killed: %+v, %v; want KindReconnected", msg, err)
 	}
-	afterRenew = nil
 	if got := numsub(t, m, "keep", "gone"); got != "1 0" {
 		t.Fatalf("PUBSUB NUMSUB keep gone = %v; want 1 0 (the closed subscriber's channel left subscribed)", got)
 	}
@@ -408,4 +406,183 @@ func TestPubSubFailedSubscribeReleasesConnection(t *testing.T) {
 	if msg, err := ps.Receive(ctx); err != nil || msg.Payload != "hi" {
 		t.Fatalf("Receive: %+v, %v", msg, err)
 	}
+}
+
+// A node that loses a slot pushes sunsubscribe for its channels before it
+// answers an SUNSUBSCRIBE already on its way with MOVED. The push cannot
+// be told from the SUNSUBSCRIBE's own confirmation, but the MOVED after it
+// is still the SUNSUBSCRIBE's answer (a PING is never answered with a slot
+// error): the waiter ends with the PING's answer, and the commands behind
+// it get their own replies. MOVED used to be taken for the PING's answer,
+// and every reply after it went to the command before its own.
+func TestPubSubSUnsubscribeMovedAfterServerPush(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	subscribed := make(chan error, 1)
+	go func() { subscribed <- ps.SSubscribe(ctx, "a") }()
+	fc := fs.accept()
+	fc.expect("SSUBSCRIBE", "a")
+	fc.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk("a"), resp.Int(1)))
+	if err := <-subscribed; err != nil {
+		t.Fatal(err)
+	}
+	unsub, subC, subD := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go func() { unsub <- ps.SUnsubscribe(ctx, "a") }()
+	fc.expect("SUNSUBSCRIBE", "a")
+	fc.expect("PING")
+	go func() { subC <- ps.SSubscribe(ctx, "c") }()
+	fc.expect("SSUBSCRIBE", "c")
+	go func() { subD <- ps.SSubscribe(ctx, "d") }()
+	fc.expect("SSUBSCRIBE", "d")
+	fc.reply(
+		resp.Push(resp.Bulk("sunsubscribe"), resp.Bulk("a"), resp.Int(0)), // the slot left the node
+		resp.ErrorValue("MOVED 7 other:6379"),                             // the SUNSUBSCRIBE's answer
+		resp.SimpleString("PONG"),                                         // its PING's
+		resp.Push(resp.Bulk("ssubscribe"), resp.Bulk("c"), resp.Int(1)),   // SSUBSCRIBE c's
+		resp.ErrorValue("ERR not d"),                                      // SSUBSCRIBE d's
+	)
+	if err := <-unsub; err != nil {
+		t.Errorf("SUnsubscribe: %v; want nil", err)
+	}
+	if err := <-subC; err != nil {
+		t.Errorf("SSubscribe c: %v; want nil", err)
+	}
+	if err := <-subD; err == nil || !strings.Contains(err.Error(), "not d") {
+		t.Errorf("SSubscribe d: %v; want its own answer, ERR not d", err)
+	}
+}
+
+// The last subscriber leaving while the hub's connection is being
+// re-established leaves no connection behind: the new one, which renewed
+// subscriptions for subscribers all gone, is closed instead of installed.
+// It used to stay open, subscribed to nothing, for the Mux's lifetime.
+func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	if err := ps.Subscribe(ctx, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	setAfterRenew(t, func(*pubsubHub, *psConn) { once.Do(func() { _ = ps.Close() }) })
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	waitFor(t, "the reconnect to end", func() bool {
+		ps.mu.Lock()
+		closed := ps.closed
+		ps.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return closed && h.dialing == nil && !h.retrying
+	})
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	if c != nil {
+		t.Fatal("the hub keeps a connection with no subscriber left")
+	}
+	waitFor(t, "the server to have no pub/sub client", func() bool {
+		v, err := srv.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub")
+		return err == nil && strings.TrimSpace(v.Str) == ""
+	})
+}
+
+// A connection lost after its dial renewed the hub's subscriptions and
+// before the hub installed it: the hub reconnects and renews them again,
+// and messages arrive. (The reconnect loop retries a dial that installed a
+// dead connection; a dial started by a change instead treats a connection
+// lost before it was installed as lost once installed, which starts that
+// loop. This test covers the first path.)
+func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	setAfterRenew(t, func(_ *pubsubHub, c *psConn) {
+		once.Do(func() {
+			if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+				t.Error(err)
+			}
+			waitFor(t, "the new connection to be lost", c.isDead)
+		})
+	})
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription to be renewed on a live connection", func() bool {
+		return numsub(t, m, "ch") == "1"
+	})
+	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", "ch", "hi")); err != nil || n != 1 {
+		t.Fatalf("PUBLISH reached %d, %v; want 1", n, err)
+	}
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Kind == KindMessage {
+			if msg.Payload != "hi" {
+				t.Fatalf("message %+v", msg)
+			}
+			break
+		}
+	}
+}
+
+// An Unsubscribe whose ctx ends while the server has not confirmed it yet
+// returns ctx's error, but the subscriber no longer holds the channel (no
+// message of it reaches the subscriber from then on): with Confirmations,
+// it is told so.
+func TestPubSubUnsubscribeTimedOutConfirms(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{Confirmations: true})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindSubscribe {
+		t.Fatalf("Receive: %+v, %v; want the subscribe confirmation", msg, err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err := ps.Unsubscribe(short, "ch")
+	cancel()
+	if rerr := srv.Resume(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Unsubscribe with the server paused: %v; want its deadline", err)
+	}
+	if ps.wants(kindChannel, "ch") {
+		t.Fatal("the subscriber still holds the channel")
+	}
+	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindUnsubscribe || msg.Channel != "ch" {
+		t.Fatalf("Receive: %+v, %v; want the unsubscribe confirmation of ch", msg, err)
+	}
+}
+
+// setAfterRenew sets the afterRenew hook until the end of the test.
+func setAfterRenew(t *testing.T, hook func(*pubsubHub, *psConn)) {
+	afterRenew.Store(&hook)
+	t.Cleanup(func() { afterRenew.Store(nil) })
 }
