@@ -134,7 +134,13 @@ func (ps *PubSub) PSubscribe(ctx context.Context, patterns ...string) error {
 	return ps.change(ctx, kindPattern, true, patterns)
 }
 
-// Unsubscribe removes channels.
+// Unsubscribe removes channels: once it returns nil, no more of their
+// messages are queued for the subscriber (those queued before are still
+// received); the server's confirmation is waited for as long as ctx lets
+// it. If ctx ends first, the channels whose removal had
+// begun are removed anyway (with Confirmations, each is confirmed); those
+// whose turn had not come are still subscribed, and Unsubscribe may be
+// called for them again.
 func (ps *PubSub) Unsubscribe(ctx context.Context, channels ...string) error {
 	return ps.change(ctx, kindChannel, false, channels)
 }
@@ -165,7 +171,9 @@ func (ps *PubSub) SSubscribe(ctx context.Context, channels ...string) error {
 	}
 }
 
-// SUnsubscribe removes shard channels.
+// SUnsubscribe removes shard channels, as Unsubscribe does channels. A
+// node that answers MOVED (its slot has left it, and with it every
+// subscription to it) has done what was asked.
 func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
 	return ps.change(ctx, kindShard, false, channels)
 }
