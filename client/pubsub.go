@@ -366,16 +366,9 @@ func (ps *PubSub) forget(kind subKind, names []string) {
 // It returns the others: those are unsubscribed.
 func (ps *PubSub) keepHeld(kind subKind, names []string, hubs []*pubsubHub) (gone []string) {
 	for _, name := range names {
-		held := slices.ContainsFunc(hubs, func(h *pubsubHub) bool { return h.holds(ps, kind, []string{name}) })
-		if !held {
+		if !slices.ContainsFunc(hubs, func(h *pubsubHub) bool { return h.putBack(ps, kind, name) }) {
 			gone = append(gone, name)
-			continue
 		}
-		ps.mu.Lock()
-		if !ps.closed {
-			ps.names[kind][name] = true
-		}
-		ps.mu.Unlock()
 	}
 	return gone
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +67,7 @@ type pubsubHub struct {
 	dialing  chan struct{}                   // guarded by mu: closed when the dial in progress ends
 	dialErr  error                           // guarded by mu: the last dial's error
 	retrying bool                            // guarded by mu: the reconnect loop is running
+	pings    int                             // guarded by mu: Pings waiting for a connection
 	missed   bool                            // guarded by mu: a connection with subscriptions was lost; tell on the next one
 }
 
@@ -151,8 +151,8 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		h.subs[ps] = true
 	}
 	h.mu.Unlock()
-	if afterEntries != nil {
-		afterEntries(h)
+	if hook := afterEntries.Load(); hook != nil {
+		(*hook)(h)
 	}
 	var waiters []*psWaiter
 	var err error
@@ -206,7 +206,9 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 // afterEntries, when set (tests only), runs in every change once the
 // entries are made and before the connection is looked up: the window in
 // which a lost connection must not take the new entries with it.
-var afterEntries func(h *pubsubHub)
+// Atomic: a change in the background (a re-homing) may read it while a
+// test sets it.
+var afterEntries atomic.Pointer[func(h *pubsubHub)]
 
 // subscribe sends the commands that subscribe names, whose new entries are
 // in fresh, on c: one command per slot for shard channels (see bySlot),
@@ -353,6 +355,26 @@ func (h *pubsubHub) holds(ps *PubSub, kind subKind, names []string) bool {
 	return false
 }
 
+// putBack records name in ps's names again if the hub holds ps in it,
+// and reports whether it does: checked and recorded under the hub's mu, so
+// that a re-homing of the name (which takes it out of the hub, under that
+// lock, and then asks ps whether it still wants it) sees either both or
+// neither.
+func (h *pubsubHub) putBack(ps *PubSub, kind subKind, name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.names[kind][name]
+	if e == nil || !e.subs[ps] {
+		return false
+	}
+	ps.mu.Lock()
+	if !ps.closed {
+		ps.names[kind][name] = true
+	}
+	ps.mu.Unlock()
+	return true
+}
+
 // dropEntries removes the failed entries of names (from entries, by name)
 // so that the hub's view and the server's agree again; their subscribers
 // see err and forget the names.
@@ -374,7 +396,13 @@ func (h *pubsubHub) ping(ctx context.Context, msg string) error {
 	if err := h.lock(ctx); err != nil {
 		return err
 	}
+	h.mu.Lock()
+	h.pings++ // a dial with no subscriber left keeps its connection for us (see dial)
+	h.mu.Unlock()
 	c, err := h.connection(ctx)
+	h.mu.Lock()
+	h.pings--
+	h.mu.Unlock()
 	var w *psWaiter
 	if err == nil {
 		args := []string{"PING"}
@@ -490,15 +518,16 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(h.m.ctx, time.Duration(h.m.s.connectRetry+1)*h.m.s.connectTimeout)
 	defer cancel()
 	c, renewed, err := h.connect(ctx)
-	renewedAny := slices.ContainsFunc(renewed[:], func(names []string) bool { return len(names) > 0 })
 	h.mu.Lock()
-	// Names given up while c was being set up (a subscriber closed, a
+	// Entries given up while c was being set up (a subscriber closed, a
 	// failed add released them: neither waits for a dial, and there was no
-	// connection to unsubscribe them on) must not stay subscribed on it.
-	// Checked until none is left, and c installed under the same lock: from
-	// then on, whoever gives a name up unsubscribes it on c.
+	// connection to unsubscribe them on) must not stay subscribed on it; a
+	// name given up and taken again is a new entry, which its change
+	// subscribes once c is installed. Checked until none is left, and c
+	// installed under the same lock: from then on, whoever gives a name up
+	// unsubscribes it on c.
 	for err == nil {
-		stale, some := h.staleLocked(&renewed)
+		stale, some := h.staleLocked(renewed)
 		if !some {
 			break
 		}
@@ -508,20 +537,23 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		}
 		h.mu.Lock()
 	}
+	discard := err == nil
 	if err == nil {
 		switch {
 		case h.m.closed.Load():
-			c.fail(ErrClosed)
 			err = ErrClosed
 		case h.conn != nil && !h.conn.isDead():
-			c.fail(ErrClosed) // someone else's connection is live: keep that one
-		case renewedAny && len(h.subs) == 0:
-			// Every subscriber it renewed subscriptions for has left
-			// meanwhile: kept, it would stay open for no one. (A Ping
-			// waiting for it dials again: a dial that renews nothing is
-			// kept.)
-			c.fail(ErrClosed)
+			// Someone else's connection is live: keep that one.
+		case len(h.subs) == 0 && h.pings == 0:
+			// Every subscriber has left meanwhile, and no Ping waits for
+			// it: kept, it would stay open for no one.
 		default:
+			discard = false
+			if h.conn != nil && len(h.subs) > 0 {
+				// It replaces one that failed before its reader told us
+				// (a failed write): that one's loss counts.
+				h.missed = true
+			}
 			h.conn = c
 			if c.lostEarly {
 				h.lostLocked(c) // lost before it was installed: as if after
@@ -541,27 +573,31 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		}
 	}
 	h.mu.Unlock()
+	if discard {
+		c.fail(ErrClosed)
+	}
 	close(done)
 	for _, ps := range tell {
 		ps.notifyReconnected()
 	}
 }
 
-// staleLocked removes from renewed, and returns, the names it holds that
-// the hub no longer does; some says whether there are any. The caller
-// holds h.mu.
-func (h *pubsubHub) staleLocked(renewed *[kindCount][]string) (stale [kindCount][]string, some bool) {
-	for kind, names := range renewed {
-		kept := names[:0]
-		for _, name := range names {
-			if h.names[kind][name] != nil {
-				kept = append(kept, name)
-			} else {
+// renewal is what a dial subscribed on its new connection: by kind, each
+// name's entry at the time.
+type renewal [kindCount]map[string]*subEntry
+
+// staleLocked removes from renewed, and returns, the names whose entry is
+// no longer the hub's (gone, or replaced by a new one); some says whether
+// there are any. The caller holds h.mu.
+func (h *pubsubHub) staleLocked(renewed renewal) (stale [kindCount][]string, some bool) {
+	for kind, entries := range renewed {
+		for name, e := range entries {
+			if h.names[kind][name] != e {
+				delete(entries, name)
 				stale[kind] = append(stale[kind], name)
 				some = true
 			}
 		}
-		renewed[kind] = kept
 	}
 	return stale, some
 }
@@ -587,35 +623,38 @@ func (h *pubsubHub) unsubscribeAll(ctx context.Context, c *psConn, names [kindCo
 }
 
 // connect dials a connection and subscribes to everything the hub holds;
-// it returns those names.
-func (h *pubsubHub) connect(ctx context.Context) (*psConn, [kindCount][]string, error) {
-	var renew [kindCount][]string
+// it returns what it subscribed.
+func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	n := h.n
 	if n == nil { // the global hub: any node the router offers
 		var err error
 		if n, err = h.m.route(ctx, NoSlot, false); err != nil {
-			return nil, renew, err
+			return nil, renewal{}, err
 		}
 	}
 	rc, err := n.d.dial(ctx)
 	if err != nil {
 		h.m.router.Trouble(n, err)
-		return nil, renew, err
+		return nil, renewal{}, err
 	}
 	c := &psConn{h: h, rc: rc, dead: make(chan struct{})}
 	h.m.bg.Add(1) // inside a spawned dial: the count is not zero
 	go c.readLoop()
+	var renewed renewal
+	var names [kindCount][]string
 	h.mu.Lock()
 	for kind, m := range h.names {
+		renewed[kind] = map[string]*subEntry{}
 		for name, e := range m {
 			if e.sentOn == nil {
 				continue // its change sends it once this dial is done
 			}
-			renew[kind] = append(renew[kind], name)
+			renewed[kind][name] = e
+			names[kind] = append(names[kind], name)
 		}
 	}
 	h.mu.Unlock()
-	for kind, names := range renew {
+	for kind, names := range names {
 		if len(names) == 0 {
 			continue
 		}
@@ -623,18 +662,18 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, [kindCount][]string, 
 		for _, group := range h.bySlot(subKind(kind), names) {
 			w := newWaiter(len(group), nil)
 			if err := c.send(w, append([]string{sub}, group...)); err != nil {
-				return nil, renew, err
+				return nil, renewed, err
 			}
 			if err := w.wait(ctx); err != nil {
 				c.fail(err)
-				return nil, renew, err
+				return nil, renewed, err
 			}
 		}
 	}
 	if hook := afterRenew.Load(); hook != nil {
 		(*hook)(h, c)
 	}
-	return c, renew, nil
+	return c, renewed, nil
 }
 
 // afterRenew, when set (tests only), runs in every dial once the new
@@ -692,7 +731,15 @@ func (h *pubsubHub) reconnectLoop() {
 		h.mu.Lock()
 		ok := h.conn != nil && !h.conn.isDead()
 		h.mu.Unlock()
-		if ok || sleepCtx(h.m.ctx, backoff(min(attempt, 6))) != nil {
+		if hook := afterReconnectCheck.Load(); hook != nil {
+			(*hook)(ok)
+		}
+		if ok {
+			// Ended at the top, under the lock that sees it live: a loss
+			// after that starts a loop again (lost finds retrying false).
+			continue
+		}
+		if sleepCtx(h.m.ctx, backoff(min(attempt, 6))) != nil {
 			break
 		}
 	}
@@ -700,6 +747,11 @@ func (h *pubsubHub) reconnectLoop() {
 	h.retrying = false
 	h.mu.Unlock()
 }
+
+// afterReconnectCheck, when set (tests only), runs in the reconnect loop
+// each time a dial it waited for has ended, with whether the hub then had a
+// live connection.
+var afterReconnectCheck atomic.Pointer[func(ok bool)]
 
 // dispatch hands a message to the subscribers of name, never waiting.
 func (h *pubsubHub) dispatch(kind subKind, name string, msg Message) {

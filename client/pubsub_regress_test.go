@@ -196,7 +196,7 @@ func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	afterEntries = func(h *pubsubHub) {
+	hook := func(h *pubsubHub) {
 		once.Do(func() {
 			if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 				t.Error(err)
@@ -208,13 +208,14 @@ func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
 			})
 		})
 	}
-	defer func() { afterEntries = nil }()
+	afterEntries.Store(&hook)
+	defer afterEntries.Store(nil)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	if err := ps.SSubscribe(ctx, "b"); err != nil {
 		t.Fatalf("SSubscribe across the lost connection: %v", err)
 	}
-	afterEntries = nil
+	afterEntries.Store(nil)
 	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "b", "hi")); err != nil || n != 1 {
 		t.Fatalf("SPUBLISH b reached %d clients, %v; want 1", n, err)
 	}
@@ -585,4 +586,96 @@ func TestPubSubUnsubscribeTimedOutConfirms(t *testing.T) {
 func setAfterRenew(t *testing.T, hook func(*pubsubHub, *psConn)) {
 	afterRenew.Store(&hook)
 	t.Cleanup(func() { afterRenew.Store(nil) })
+}
+
+// The only subscriber's first Subscribe giving up (its ctx) while the dial
+// it started is still running leaves no connection behind: the dial, which
+// finds no subscriber and no Ping waiting, closes its connection instead of
+// installing it. It used to install it, open for no one.
+func TestPubSubFirstSubscribeGivenUpDuringDial(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	result := make(chan error, 1)
+	var subErr error
+	hooked := make(chan struct{})
+	var once sync.Once
+	setAfterRenew(t, func(*pubsubHub, *psConn) {
+		once.Do(func() {
+			cancel()
+			subErr = <-result // Subscribe has returned before the dial ends
+			close(hooked)
+		})
+	})
+	h := m.single.hub
+	go func() { result <- ps.Subscribe(sctx, "ch") }()
+	<-hooked
+	if !errors.Is(subErr, context.Canceled) {
+		t.Fatalf("Subscribe: %v; want its ctx's cancellation", subErr)
+	}
+	waitFor(t, "the dial to end", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.dialing == nil
+	})
+	h.mu.Lock()
+	c, subs := h.conn, len(h.subs)
+	h.mu.Unlock()
+	if c != nil || subs != 0 {
+		t.Fatalf("after the dial the hub has %d subscribers and a connection %v; want neither", subs, c != nil)
+	}
+}
+
+// The reconnect loop ends under the lock that sees the new connection
+// live: a loss right after that starts the loop again. It used to end
+// after letting go of the lock, and a loss in between found the loop still
+// marked running, started none, and the subscriber stayed without a
+// connection for good.
+func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	var once sync.Once
+	hook := func(ok bool) {
+		if !ok {
+			return
+		}
+		once.Do(func() {
+			h.mu.Lock()
+			c := h.conn
+			h.mu.Unlock()
+			if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+				t.Error(err)
+			}
+			waitFor(t, "the new connection to be lost", func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return h.conn != c && c.isDead()
+			})
+		})
+	}
+	afterReconnectCheck.Store(&hook)
+	t.Cleanup(func() { afterReconnectCheck.Store(nil) })
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription to be renewed after the second loss", func() bool {
+		h.mu.Lock()
+		live, retrying, dialing := h.conn != nil && !h.conn.isDead(), h.retrying, h.dialing != nil
+		h.mu.Unlock()
+		if !live && !retrying && !dialing {
+			t.Fatal("no connection, no reconnect loop, no dial: the subscriber is left without a connection")
+		}
+		return live && numsub(t, m, "ch") == "1"
+	})
 }
