@@ -293,3 +293,24 @@ func TestCandidates(t *testing.T) {
 		t.Errorf("50 refreshes all asked %v first", firsts)
 	}
 }
+
+// Views that differ only in their standby replicas (nodes learn of a
+// replica's first sync at different times) are one view to a refresh, and
+// it keeps every standby replica any of them knows.
+func TestAddStandby(t *testing.T) {
+	view := func(standby ...string) *topology {
+		topo, err := newTopology([]*shard{{master: "m:1", replicas: []string{"r:1"}, standby: standby, ranges: [][2]int{{0, SlotCount - 1}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo
+	}
+	a, b := view("s2:1"), view("s1:1", "r:1")
+	if a.fingerprint() != b.fingerprint() {
+		t.Fatal("views differing only in standby replicas have different fingerprints")
+	}
+	a.addStandby(b)
+	if got := a.shards[0].standby; !slices.Equal(got, []string{"s1:1", "s2:1"}) {
+		t.Fatalf("standby after the merge: %v, want [s1:1 s2:1] (r:1 is a replica already)", got)
+	}
+}

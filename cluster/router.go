@@ -396,7 +396,11 @@ func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) 
 		}
 		fp := a.t.fingerprint()
 		votes[fp]++
-		views[fp] = a.t
+		if v := views[fp]; v != nil {
+			v.addStandby(a.t) // the same view but for replicas still syncing: keep every one known
+		} else {
+			views[fp] = a.t
+		}
 		if best, lead := leader(votes, views); lead > out {
 			return best, nil // decided: even every answer still out could not overturn it
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,21 @@ func (t *topology) fingerprint() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// addStandby adds to t's shards the standby replicas of u, a view with
+// the same fingerprint (the same shards in the same order), that t lacks.
+// (The fingerprint leaves them out: nodes learn of a replica's first sync
+// at different times, and should not disagree over it.)
+func (t *topology) addStandby(u *topology) {
+	for i, s := range t.shards {
+		for _, a := range u.shards[i].standby {
+			if !slices.Contains(s.standby, a) && !slices.Contains(s.replicas, a) {
+				s.standby = append(s.standby, a)
+			}
+		}
+		sort.Strings(s.standby)
+	}
 }
 
 // covered counts the slots that have an owner.
