@@ -21,8 +21,9 @@
 // replicas.
 //
 // The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7),
-// asked of several nodes at once: the view most of them agree on wins, so
-// one stale node cannot mislead the client. It is refreshed, one refresh at
+// asked of several nodes at once (masters, then replicas, then the seeds):
+// the view most of them agree on wins, so one stale node cannot mislead
+// the client, and one that hangs does not hold the others up. It is refreshed, one refresh at
 // a time, after MOVED, ASK, TRYAGAIN, CLUSTERDOWN and connection failures
 // (a node that refuses connections included), and every RefreshInterval; a
 // MOVED updates its slot at once. ASK sends ASKING and the command

@@ -64,7 +64,10 @@ type options struct {
 func RefreshInterval(d time.Duration) Option { return func(o *options) { o.refreshInterval = d } }
 
 // ReplicaReads lets read-only commands go to replicas (which may lag behind
-// their master). Off by default.
+// their master). Off by default. Only replicas CLUSTER SHARDS reports
+// "online" are read from: a "loading" one (replication offset 0: syncing,
+// or in a cluster never written to) may serve an empty dataset; a shard
+// with none reads from its master.
 func ReplicaReads() Option { return func(o *options) { o.replicaReads = true } }
 
 // New returns a client for the Redis Cluster that cfg.Endpoints (seed nodes,
