@@ -293,29 +293,9 @@ func numsub(t *testing.T, m *Mux, channels ...string) string {
 // one answers so only in the moment between losing a slot and the
 // client's noticing.
 func TestPubSubSUnsubscribeAnsweredMoved(t *testing.T) {
-	fs, cfg := newFake(t)
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
+	ps, fc := fakeShardSubscriber(t, "a", "b")
 	done := make(chan error, 1)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
-	var fc *fakeConn
-	for i, ch := range []string{"a", "b"} {
-		go func() { done <- ps.SSubscribe(ctx, ch) }()
-		if i == 0 {
-			fc = fs.accept()
-		}
-		fc.expect("SSUBSCRIBE", ch)
-		fc.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk(ch), resp.Int(int64(i+1))))
-		if err := <-done; err != nil {
-			t.Fatalf("SSubscribe %s: %v", ch, err)
-		}
-	}
 	go func() { done <- ps.SUnsubscribe(ctx, "a") }()
 	fc.expect("SUNSUBSCRIBE", "a")
 	fc.expect("PING")
@@ -417,24 +397,8 @@ func TestPubSubFailedSubscribeReleasesConnection(t *testing.T) {
 // it get their own replies. MOVED used to be taken for the PING's answer,
 // and every reply after it went to the command before its own.
 func TestPubSubSUnsubscribeMovedAfterServerPush(t *testing.T) {
-	fs, cfg := newFake(t)
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	fs.commands = true // a pub/sub connection does not ask COMMAND
-	subscribed := make(chan error, 1)
-	go func() { subscribed <- ps.SSubscribe(ctx, "a") }()
-	fc := fs.accept()
-	fc.expect("SSUBSCRIBE", "a")
-	fc.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk("a"), resp.Int(1)))
-	if err := <-subscribed; err != nil {
-		t.Fatal(err)
-	}
+	ps, fc := fakeShardSubscriber(t, "a")
 	unsub, subC, subD := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { unsub <- ps.SUnsubscribe(ctx, "a") }()
 	fc.expect("SUNSUBSCRIBE", "a")
@@ -678,4 +642,36 @@ func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
 		}
 		return live && numsub(t, m, "ch") == "1"
 	})
+}
+
+// fakeShardSubscriber returns a subscriber of a sharded client (one node,
+// a fake server) that has subscribed channels, one SSubscribe each, and
+// the fake's side of its pub/sub connection. Both are closed at the end of
+// the test.
+func fakeShardSubscriber(t *testing.T, channels ...string) (*PubSub, *fakeConn) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	t.Cleanup(func() { _ = ps.Close() })
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	done := make(chan error, 1)
+	var fc *fakeConn
+	for i, ch := range channels {
+		go func() { done <- ps.SSubscribe(ctx, ch) }()
+		if i == 0 {
+			fc = fs.accept()
+		}
+		fc.expect("SSUBSCRIBE", ch)
+		fc.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk(ch), resp.Int(int64(i+1))))
+		if err := <-done; err != nil {
+			t.Fatalf("SSubscribe %s: %v", ch, err)
+		}
+	}
+	return ps, fc
 }
