@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/justredis/justredis/resp"
 )
 
 // subKind is what a subscription names.
@@ -297,8 +299,12 @@ func (h *pubsubHub) bySlot(kind subKind, names []string) [][]string {
 // last one to go closes the connection, as in remove. It does not wait for
 // the server.
 func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []*subEntry) {
-	_ = h.lock(context.Background())
-	defer h.unlock()
+	// ps leaves its entries at once, under h.mu (a change in its turn makes
+	// or joins entries under h.mu too: a fresh entry for a name exists only
+	// because the name had none), so that no message of a name its caller
+	// is about to forget reaches it. The rest needs the turn, which may be
+	// held for a dial as long as that takes: it is done in the background,
+	// so that the caller's ctx is honoured.
 	h.mu.Lock()
 	m := h.names[kind]
 	var gone []string
@@ -312,21 +318,42 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 			gone = append(gone, names[i])
 		}
 	}
-	c := h.conn
-	if !h.holdsAnyLocked(ps) {
-		delete(h.subs, ps)
-		if len(h.subs) == 0 {
-			h.conn = nil
-			h.mu.Unlock()
-			if c != nil {
-				c.fail(ErrClosed)
+	h.mu.Unlock()
+	rest := func() {
+		defer h.unlock()
+		h.mu.Lock()
+		c := h.conn
+		if !h.holdsAnyLocked(ps) {
+			delete(h.subs, ps)
+			if len(h.subs) == 0 {
+				h.conn = nil
+				h.missed = false
+				h.mu.Unlock()
+				if c != nil {
+					c.fail(ErrClosed)
+				}
+				return
 			}
-			return
+		}
+		var still []string
+		for _, name := range gone {
+			if h.names[kind][name] == nil { // not taken again meanwhile
+				still = append(still, name)
+			}
+		}
+		h.mu.Unlock()
+		if c != nil && len(still) > 0 {
+			_, _ = h.unsubscribe(c, kind, still) // a failed write fails c: nothing is left subscribed on it
 		}
 	}
-	h.mu.Unlock()
-	if c != nil && len(gone) > 0 {
-		_, _ = h.unsubscribe(c, kind, gone) // a failed write fails c: nothing is left subscribed on it
+	select {
+	case h.turn <- struct{}{}: // free: done before returning
+		rest()
+	default:
+		h.m.spawn(func() {
+			_ = h.lock(context.Background())
+			rest()
+		})
 	}
 }
 
@@ -442,6 +469,7 @@ func (h *pubsubHub) remove(ps *PubSub) {
 	last := len(h.subs) == 0
 	if last {
 		h.conn = nil
+		h.missed = false
 	}
 	h.mu.Unlock()
 	if c == nil {
@@ -519,6 +547,9 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	defer cancel()
 	c, renewed, err := h.connect(ctx)
 	h.mu.Lock()
+	if err == nil {
+		h.dropRefusedLocked(&renewed)
+	}
 	// Entries given up while c was being set up (a subscriber closed, a
 	// failed add released them: neither waits for a dial, and there was no
 	// connection to unsubscribe them on) must not stay subscribed on it; a
@@ -547,6 +578,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		case len(h.subs) == 0 && h.pings == 0:
 			// Every subscriber has left meanwhile, and no Ping waits for
 			// it: kept, it would stay open for no one.
+			h.missed = false
 		default:
 			discard = false
 			if h.conn != nil && len(h.subs) > 0 {
@@ -584,13 +616,43 @@ func (h *pubsubHub) dial(done chan struct{}) {
 
 // renewal is what a dial subscribed on its new connection: by kind, each
 // name's entry at the time.
-type renewal [kindCount]map[string]*subEntry
+type renewal struct {
+	entries [kindCount]map[string]*subEntry
+	// refused: names the server refused to subscribe again (an error
+	// reply: a permission revoked, a slot moved); see dial.
+	refused [kindCount][]string
+}
+
+// renew subscribes group on c; a group the server refuses is tried name by
+// name, and the names refused alone are added to refused.
+func (h *pubsubHub) renew(ctx context.Context, c *psConn, kind subKind, group []string, refused *[]string) error {
+	sub, _ := kind.commands()
+	w := newWaiter(len(group), nil)
+	if err := c.send(w, append([]string{sub}, group...)); err != nil {
+		return err
+	}
+	err := w.wait(ctx)
+	var reply *resp.Error
+	if err == nil || !errors.As(err, &reply) {
+		return err
+	}
+	if len(group) == 1 {
+		*refused = append(*refused, group[0])
+		return nil
+	}
+	for _, name := range group {
+		if err := h.renew(ctx, c, kind, []string{name}, refused); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // staleLocked removes from renewed, and returns, the names whose entry is
 // no longer the hub's (gone, or replaced by a new one); some says whether
 // there are any. The caller holds h.mu.
 func (h *pubsubHub) staleLocked(renewed renewal) (stale [kindCount][]string, some bool) {
-	for kind, entries := range renewed {
+	for kind, entries := range renewed.entries {
 		for name, e := range entries {
 			if h.names[kind][name] != e {
 				delete(entries, name)
@@ -600,6 +662,31 @@ func (h *pubsubHub) staleLocked(renewed renewal) (stale [kindCount][]string, som
 		}
 	}
 	return stale, some
+}
+
+// dropRefusedLocked takes out of the hub the names the server refused to
+// renew (their entries, where still the ones renewed): a shard channel of
+// a cluster is re-homed (its slot moved); anything else is forgotten by its
+// subscribers, who are told of the reconnect. The caller holds h.mu.
+func (h *pubsubHub) dropRefusedLocked(renewed *renewal) {
+	for kind, names := range renewed.refused {
+		for _, name := range names {
+			e := renewed.entries[kind][name]
+			delete(renewed.entries[kind], name)
+			if h.names[kind][name] != e {
+				continue
+			}
+			if subKind(kind) == kindShard && h.n != nil && h.m.router.Sharded() {
+				h.rehomeLocked([]string{name}, true, nil)
+				continue
+			}
+			delete(h.names[kind], name)
+			for ps := range e.subs {
+				ps.forget(subKind(kind), []string{name})
+			}
+			h.missed = true
+		}
+	}
 }
 
 // unsubscribeAll unsubscribes names on c, a connection no one else uses
@@ -644,12 +731,20 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	var names [kindCount][]string
 	h.mu.Lock()
 	for kind, m := range h.names {
-		renewed[kind] = map[string]*subEntry{}
+		renewed.entries[kind] = map[string]*subEntry{}
 		for name, e := range m {
 			if e.sentOn == nil {
 				continue // its change sends it once this dial is done
 			}
-			renewed[kind][name] = e
+			select {
+			case <-e.ready:
+			default:
+				// In flight on a lost connection: it fails with that one
+				// (possibly after this dial is installed, too late for
+				// staleLocked), so it must not be renewed here.
+				continue
+			}
+			renewed.entries[kind][name] = e
 			names[kind] = append(names[kind], name)
 		}
 	}
@@ -658,13 +753,8 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 		if len(names) == 0 {
 			continue
 		}
-		sub, _ := subKind(kind).commands()
 		for _, group := range h.bySlot(subKind(kind), names) {
-			w := newWaiter(len(group), nil)
-			if err := c.send(w, append([]string{sub}, group...)); err != nil {
-				return nil, renewed, err
-			}
-			if err := w.wait(ctx); err != nil {
+			if err := h.renew(ctx, c, subKind(kind), group, &renewed.refused[kind]); err != nil {
 				c.fail(err)
 				return nil, renewed, err
 			}
