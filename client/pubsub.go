@@ -91,7 +91,10 @@ func (e *OverflowError) Unwrap() error { return ErrOverflow }
 // patterns, in its own bounded buffer, so that a slow subscriber stalls
 // neither commands nor other subscribers. When the connection drops, it is
 // re-established with backoff, every subscription is renewed, and each
-// subscriber receives a KindReconnected message. Publish with Database.Do.
+// subscriber receives a KindReconnected message. A name the server refuses
+// to subscribe again (its ACL permission revoked, say) is dropped from the
+// subscriber's names, and only it: subscribing it again says why. Publish
+// with Database.Do.
 type PubSub struct {
 	m    *Mux
 	opts PubSubOptions
