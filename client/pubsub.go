@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -93,7 +94,8 @@ func (e *OverflowError) Unwrap() error { return ErrOverflow }
 // re-established with backoff, every subscription is renewed, and each
 // subscriber receives a KindReconnected message. A name the server refuses
 // to subscribe again (its ACL permission revoked, say) is dropped from the
-// subscriber's names, and only it: subscribing it again says why. Publish
+// subscriber's names (Subscriptions), and only it: subscribing it again
+// says why. Publish
 // with Database.Do.
 type PubSub struct {
 	m    *Mux
@@ -361,6 +363,20 @@ func (ps *PubSub) forget(kind subKind, names []string) {
 	for _, name := range names {
 		delete(set, name)
 	}
+}
+
+// Subscriptions returns the subscriber's channels, patterns and shard
+// channels, each sorted: those it subscribed and has not left, less any a
+// reconnect could not renew (see PubSub). An add in progress is included
+// until it fails. A closed subscriber has none.
+func (ps *PubSub) Subscriptions() (channels, patterns, shardChannels []string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return nil, nil, nil
+	}
+	sorted := func(set map[string]bool) []string { return slices.Sorted(maps.Keys(set)) }
+	return sorted(ps.names[kindChannel]), sorted(ps.names[kindPattern]), sorted(ps.names[kindShard])
 }
 
 // keepHeld puts back, after a failed unsubscribe, the names a hub still

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -795,8 +796,11 @@ func TestPubSubRenewalRefusedForOneName(t *testing.T) {
 	if got := numsub(t, m, "a", "b"); got != "1 0" {
 		t.Fatalf("PUBSUB NUMSUB a b = %s; want 1 0", got)
 	}
-	if pb.wants(kindChannel, "b") {
-		t.Fatal("the subscriber of b still lists it")
+	if ch, _, _ := pb.Subscriptions(); len(ch) != 0 {
+		t.Fatalf("the subscriber of b lists %v; want nothing", ch)
+	}
+	if ch, _, _ := pa.Subscriptions(); !slices.Equal(ch, []string{"a"}) {
+		t.Fatalf("the subscriber of a lists %v; want [a]", ch)
 	}
 	if err := pb.Subscribe(ctx, "c"); err != nil {
 		t.Fatalf("Subscribe c after it: %v", err)
@@ -843,5 +847,35 @@ func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
 	}
 	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindMessage {
 		t.Fatalf("a new subscriber's first message: %+v, %v; want the message (it missed nothing)", msg, err)
+	}
+}
+
+// Subscriptions lists what the subscriber holds, by kind, sorted; nothing
+// once closed.
+func TestPubSubSubscriptions(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "c", "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.PSubscribe(ctx, "p*"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.SSubscribe(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Unsubscribe(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	ch, pat, shard := ps.Subscriptions()
+	if got := fmt.Sprint(ch, pat, shard); got != "[a c] [p*] [s]" {
+		t.Fatalf("Subscriptions = %s; want [a c] [p*] [s]", got)
+	}
+	_ = ps.Close()
+	if ch, pat, shard := ps.Subscriptions(); len(ch)+len(pat)+len(shard) != 0 {
+		t.Fatalf("after Close: %v %v %v; want none", ch, pat, shard)
 	}
 }
