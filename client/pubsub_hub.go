@@ -618,34 +618,69 @@ func (h *pubsubHub) dial(done chan struct{}) {
 // name's entry at the time.
 type renewal struct {
 	entries [kindCount]map[string]*subEntry
-	// refused: names the server refused to subscribe again (an error
-	// reply: a permission revoked, a slot moved); see dial.
-	refused [kindCount][]string
+	// refused: the names the server refused to subscribe again, with the
+	// error's prefix (NOPERM: a permission revoked; for shard channels, a
+	// slot error: the slot moved); see dial.
+	refused [kindCount][]refusedName
 }
 
-// renew subscribes group on c; a group the server refuses is tried name by
-// name, and the names refused alone are added to refused.
-func (h *pubsubHub) renew(ctx context.Context, c *psConn, kind subKind, group []string, refused *[]string) error {
+// refusedName is a name a renewal was refused, and why (an error prefix).
+type refusedName struct{ name, why string }
+
+// renew subscribes group on c. A group the server refuses (see refusal) is
+// tried again name by name, all sent at once, and the names refused alone
+// are added to refused. Any other error (BUSY, LOADING, the connection
+// lost) is returned: the dial fails, and is tried again later with every
+// name.
+func (h *pubsubHub) renew(ctx context.Context, c *psConn, kind subKind, group []string, refused *[]refusedName) error {
 	sub, _ := kind.commands()
 	w := newWaiter(len(group), nil)
 	if err := c.send(w, append([]string{sub}, group...)); err != nil {
 		return err
 	}
 	err := w.wait(ctx)
-	var reply *resp.Error
-	if err == nil || !errors.As(err, &reply) {
+	if err == nil {
+		return nil
+	}
+	why := refusal(kind, err)
+	if why == "" {
 		return err
 	}
 	if len(group) == 1 {
-		*refused = append(*refused, group[0])
+		*refused = append(*refused, refusedName{group[0], why})
 		return nil
 	}
-	for _, name := range group {
-		if err := h.renew(ctx, c, kind, []string{name}, refused); err != nil {
+	ws := make([]*psWaiter, len(group))
+	for i, name := range group {
+		ws[i] = newWaiter(1, nil)
+		if err := c.send(ws[i], []string{sub, name}); err != nil {
 			return err
 		}
 	}
+	for i, name := range group {
+		err := ws[i].wait(ctx)
+		if err == nil {
+			continue
+		}
+		why := refusal(kind, err)
+		if why == "" {
+			return err
+		}
+		*refused = append(*refused, refusedName{name, why})
+	}
 	return nil
+}
+
+// refusal returns the prefix of an error answer to a (re)subscription that
+// refuses its names rather than the moment: NOPERM (a permission), or for
+// shard channels a slot error (the slot is elsewhere). "" for anything
+// else.
+func refusal(kind subKind, err error) string {
+	switch p := resp.ErrorPrefix(err); {
+	case p == "NOPERM", kind == kindShard && slotError(p):
+		return p
+	}
+	return ""
 }
 
 // staleLocked removes from renewed, and returns, the names whose entry is
@@ -666,23 +701,26 @@ func (h *pubsubHub) staleLocked(renewed renewal) (stale [kindCount][]string, som
 
 // dropRefusedLocked takes out of the hub the names the server refused to
 // renew (their entries, where still the ones renewed): a shard channel of
-// a cluster is re-homed (its slot moved); anything else is forgotten by its
-// subscribers, who are told of the reconnect. The caller holds h.mu.
+// a cluster refused with a slot error is re-homed (its slot moved); any
+// other is forgotten by its subscribers, who are told of the reconnect. (A
+// subscriber left holding nothing stays one of the hub's, as one that
+// unsubscribed everything does: only changes, in their turn, take
+// subscribers out.) The caller holds h.mu.
 func (h *pubsubHub) dropRefusedLocked(renewed *renewal) {
 	for kind, names := range renewed.refused {
-		for _, name := range names {
-			e := renewed.entries[kind][name]
-			delete(renewed.entries[kind], name)
-			if h.names[kind][name] != e {
+		for _, r := range names {
+			e := renewed.entries[kind][r.name]
+			delete(renewed.entries[kind], r.name)
+			if h.names[kind][r.name] != e {
 				continue
 			}
-			if subKind(kind) == kindShard && h.n != nil && h.m.router.Sharded() {
-				h.rehomeLocked([]string{name}, true, nil)
+			if subKind(kind) == kindShard && slotError(r.why) && h.n != nil && h.m.router.Sharded() {
+				h.rehomeLocked([]string{r.name}, true, nil)
 				continue
 			}
-			delete(h.names[kind], name)
+			delete(h.names[kind], r.name)
 			for ps := range e.subs {
-				ps.forget(subKind(kind), []string{name})
+				ps.forget(subKind(kind), []string{r.name})
 			}
 			h.missed = true
 		}

@@ -879,3 +879,48 @@ func TestPubSubSubscriptions(t *testing.T) {
 		t.Fatalf("after Close: %v %v %v; want none", ch, pat, shard)
 	}
 }
+
+// A renewal answered with a passing error (BUSY: a script runs while the
+// hub reconnects) fails that dial, which is tried again: nothing is
+// dropped. Only a refusal of the names themselves (NOPERM; a slot error
+// for shard channels) drops them. BUSY used to be taken for a refusal of
+// every name: the subscriber lost all its subscriptions for good. (Found
+// by a review.)
+func TestPubSubBusyDuringRenewalDropsNothing(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "ch"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do(ctx, "CONFIG", "SET", "busy-reply-threshold", "20"); err != nil {
+		t.Fatal(err)
+	}
+	script := make(chan error, 1)
+	go func() {
+		// Busy for 2 s by the server's clock.
+		_, err := srv.Do(ctx, "EVAL", `local t=redis.call('TIME') while true do local n=redis.call('TIME') if tonumber(n[1])-tonumber(t[1])>=2 then break end end return 1`, "0")
+		script <- err
+	}()
+	waitFor(t, "the server to be busy", func() bool {
+		_, err := srv.Do(ctx, "PING")
+		return err != nil && strings.Contains(err.Error(), "BUSY")
+	})
+	h := m.single.hub
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	_ = c.rc.nc.Close() // the network drops the pub/sub connection
+	if err := <-script; err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindReconnected {
+		t.Fatalf("Receive after the reconnect: %+v, %v; want KindReconnected", msg, err)
+	}
+	ch, _, _ := ps.Subscriptions()
+	if got := numsub(t, m, "ch"); got != "1" || !slices.Equal(ch, []string{"ch"}) {
+		t.Fatalf("after a reconnect that met a busy script: NUMSUB ch = %s, Subscriptions %v; want 1, [ch]", got, ch)
+	}
+}
