@@ -256,9 +256,10 @@ func (h *pubsubHub) unsubscribe(c *psConn, kind subKind, names []string) ([]*psW
 		var err error
 		if kind == kindShard {
 			w = newShardUnsubWaiter(group)
+			w.onDone = func(err error) { failOnRefusedUnsub(c, err) }
 			err = c.send(w, args, []string{"PING"})
 		} else {
-			w = newWaiter(len(group), nil)
+			w = newWaiter(len(group), func(err error) { failOnRefusedUnsub(c, err) })
 			err = c.send(w, args)
 		}
 		if err != nil {
@@ -267,6 +268,19 @@ func (h *pubsubHub) unsubscribe(c *psConn, kind subKind, names []string) ([]*psW
 		waiters = append(waiters, w)
 	}
 	return waiters, nil
+}
+
+// failOnRefusedUnsub fails c when an unsubscribe of it was answered with an
+// error (BUSY while a script runs, say; an SUNSUBSCRIBE's MOVED is not
+// one: see psConn.handle): the hub has already dropped the names, which
+// the server may still have subscribed on c. The reconnect that follows
+// renews only what the hub holds, and tells the subscribers. It runs as a
+// waiter's onDone, under c.mu.
+func failOnRefusedUnsub(c *psConn, err error) {
+	var reply *resp.Error
+	if errors.As(err, &reply) {
+		c.failLocked(connErr("unsubscribe", err))
+	}
 }
 
 // bySlot splits names into the groups one command may carry: under a
@@ -588,7 +602,11 @@ func (h *pubsubHub) dial(done chan struct{}) {
 			}
 			h.conn = c
 			if c.lostEarly {
-				h.lostLocked(c) // lost before it was installed: as if after
+				// Lost before it was installed: as if after (the reconnect
+				// loop takes over, with its backoff), and those waiting
+				// for it are told, rather than dialling again at once.
+				h.lostLocked(c)
+				err = connErr("read", errors.New("the pub/sub connection was lost as it was set up"))
 			}
 		}
 	}
@@ -964,6 +982,14 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				if err == nil {
 					err = n.hub.change(ctx, ps, kindShard, true, []string{name})
 				}
+				if refusal(kindShard, err) == "NOPERM" {
+					// Refused for good (a permission revoked): dropped, as
+					// a refused renewal drops it (see PubSub), not tried
+					// again for ever.
+					ps.forget(kindShard, []string{name})
+					ps.notifyReconnected()
+					continue
+				}
 				if err != nil {
 					left = append(left, ps)
 					continue
@@ -971,7 +997,7 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				ps.notifyReconnected()
 			}
 			cancel()
-			if err != nil && n != nil {
+			if err != nil && n != nil && refusal(kindShard, err) == "" {
 				m.router.Trouble(n, err)
 			}
 			if len(left) == 0 {

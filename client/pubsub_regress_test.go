@@ -924,3 +924,101 @@ func TestPubSubBusyDuringRenewalDropsNothing(t *testing.T) {
 		t.Fatalf("after a reconnect that met a busy script: NUMSUB ch = %s, Subscriptions %v; want 1, [ch]", got, ch)
 	}
 }
+
+// On a cluster node hub, a lost connection re-homes every shard channel; a
+// channel the server then refuses with NOPERM (its permission revoked,
+// which is what made Redis drop the connection) is dropped and its
+// subscriber told, as a refused renewal is. It used to be tried again,
+// about once a second, for ever: the subscriber still listed it and was
+// told nothing. (Found by a review.)
+func TestPubSubRehomeRefusedIsDropped(t *testing.T) {
+	srv := startServer(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "u", Password: "pw", Rules: []string{"~*", "&a", "&b", "+@all"}}},
+	})
+	ctx := testCtx(t)
+	addr := serverAddr(t, srv)
+	m, err := NewWithRouter(Config{Endpoints: []string{addr}, Username: "u", Password: "pw"}, func(m *Mux) (Router, error) {
+		return &oneNodeRouter{m: m, addr: addr}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pa, pb := m.PubSub(PubSubOptions{}), m.PubSub(PubSubOptions{})
+	defer pa.Close()
+	defer pb.Close()
+	if err := pa.SSubscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.SSubscribe(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do(ctx, "ACL", "SETUSER", "u", "resetchannels", "&a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range []*PubSub{pa, pb} {
+		if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindReconnected {
+			t.Fatalf("Receive after b was revoked: %+v, %v; want KindReconnected", msg, err)
+		}
+	}
+	if _, _, shard := pb.Subscriptions(); len(shard) != 0 {
+		t.Fatalf("the subscriber of b lists %v; want nothing", shard)
+	}
+	if _, _, shard := pa.Subscriptions(); !slices.Equal(shard, []string{"a"}) {
+		t.Fatalf("the subscriber of a lists %v; want [a]", shard)
+	}
+	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "a", "hi")); err != nil || n != 1 {
+		t.Fatalf("SPUBLISH a reached %d, %v; want 1", n, err)
+	}
+}
+
+// An UNSUBSCRIBE the server answers with an error (BUSY: a script runs)
+// may have left the channel subscribed, while the hub has dropped it: the
+// connection is failed, and the reconnect renews only what the hub holds
+// (and tells the subscribers). The server used to keep the channel
+// subscribed, unknown to the hub, until the connection was next lost:
+// PUBLISH counted it, its messages were read and thrown away. (Found by a
+// review.)
+func TestPubSubUnsubscribeAnsweredBusy(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	keep := m.PubSub(PubSubOptions{})
+	defer keep.Close()
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := keep.Subscribe(ctx, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Subscribe(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do(ctx, "CONFIG", "SET", "busy-reply-threshold", "20"); err != nil {
+		t.Fatal(err)
+	}
+	script := make(chan error, 1)
+	go func() {
+		// Busy for 2 s by the server's clock.
+		_, err := srv.Do(ctx, "EVAL", `local t=redis.call('TIME') while true do local n=redis.call('TIME') if tonumber(n[1])-tonumber(t[1])>=2 then break end end return 1`, "0")
+		script <- err
+	}()
+	waitFor(t, "the server to be busy", func() bool {
+		_, err := srv.Do(ctx, "PING")
+		return err != nil && strings.Contains(err.Error(), "BUSY")
+	})
+	if err := ps.Unsubscribe(ctx, "x"); err == nil || !strings.Contains(err.Error(), "BUSY") {
+		t.Fatalf("Unsubscribe x during the script: %v; want BUSY", err)
+	}
+	if err := <-script; err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := keep.Receive(ctx); err != nil || msg.Kind != KindReconnected {
+		t.Fatalf("Receive: %+v, %v; want KindReconnected", msg, err)
+	}
+	if got := numsub(t, m, "keep", "x"); got != "1 0" {
+		t.Fatalf("PUBSUB NUMSUB keep x = %s after the reconnect; want 1 0", got)
+	}
+	if ch, _, _ := ps.Subscriptions(); len(ch) != 0 {
+		t.Fatalf("the subscriber lists %v; want nothing", ch)
+	}
+}
