@@ -465,11 +465,8 @@ func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
 }
 
 // A connection lost after its dial renewed the hub's subscriptions and
-// before the hub installed it: the hub reconnects and renews them again,
-// and messages arrive. (The reconnect loop retries a dial that installed a
-// dead connection; a dial started by a change instead treats a connection
-// lost before it was installed as lost once installed, which starts that
-// loop. This test covers the first path.)
+// before the hub installed it: the dial fails, the hub reconnects and
+// renews them again, and messages arrive.
 func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
@@ -480,8 +477,10 @@ func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
+	hooked := make(chan struct{})
 	setAfterRenew(t, func(_ *pubsubHub, c *psConn) {
 		once.Do(func() {
+			defer close(hooked)
 			if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 				t.Error(err)
 			}
@@ -491,6 +490,7 @@ func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)
 	}
+	<-hooked // the connection renewed after the first kill is lost too
 	waitFor(t, "the subscription to be renewed on a live connection", func() bool {
 		return numsub(t, m, "ch") == "1"
 	})
@@ -611,11 +611,13 @@ func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
 	}
 	h := m.single.hub
 	var once sync.Once
+	fired := make(chan struct{})
 	hook := func(ok bool) {
 		if !ok {
 			return
 		}
 		once.Do(func() {
+			defer close(fired)
 			h.mu.Lock()
 			c := h.conn
 			h.mu.Unlock()
@@ -634,6 +636,7 @@ func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
 	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)
 	}
+	<-fired // the connection the loop saw live is lost too
 	waitFor(t, "the subscription to be renewed after the second loss", func() bool {
 		h.mu.Lock()
 		live, retrying, dialing := h.conn != nil && !h.conn.isDead(), h.retrying, h.dialing != nil
