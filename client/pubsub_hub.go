@@ -279,7 +279,9 @@ func (h *pubsubHub) unsubscribe(c *psConn, kind subKind, names []string) ([]*psW
 func failOnRefusedUnsub(c *psConn, err error) {
 	var reply *resp.Error
 	if errors.As(err, &reply) {
-		c.failLocked(connErr("unsubscribe", err))
+		// The other waiters get the connection's failure, not the
+		// server's answer to someone else's command as if their own.
+		c.failLocked(connErr("unsubscribe", errors.New(err.Error())))
 	}
 }
 
@@ -964,6 +966,7 @@ func (h *pubsubHub) rehomeLocked(names []string, movedAway bool, lost *psConn) {
 // still names from (the node that unsubscribed them, if any), it is asked to
 // refresh and the next try waits.
 func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
+	refused := map[string]int{} // by name: attempts in a row its SSUBSCRIBE was answered NOPERM
 	for attempt := 1; len(moving) > 0; attempt++ {
 		if attempt > 1 && sleepCtx(m.ctx, backoff(min(attempt-1, 6))) != nil {
 			return
@@ -982,10 +985,12 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				if err == nil {
 					err = n.hub.change(ctx, ps, kindShard, true, []string{name})
 				}
-				if refusal(kindShard, err) == "NOPERM" {
-					// Refused for good (a permission revoked): dropped, as
-					// a refused renewal drops it (see PubSub), not tried
-					// again for ever.
+				if refusedOwn(err) && refused[name] >= 1 {
+					// Refused twice, an attempt apart (once could be
+					// another subscriber's SSUBSCRIBE of several names
+					// whose entry this one joined): a permission revoked.
+					// Dropped, as a refused renewal drops it (see PubSub),
+					// not tried again for ever.
 					ps.forget(kindShard, []string{name})
 					ps.notifyReconnected()
 					continue
@@ -997,6 +1002,11 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				ps.notifyReconnected()
 			}
 			cancel()
+			if refusedOwn(err) {
+				refused[name]++
+			} else {
+				delete(refused, name)
+			}
 			if err != nil && n != nil && refusal(kindShard, err) == "" {
 				m.router.Trouble(n, err)
 			}
@@ -1007,6 +1017,12 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			}
 		}
 	}
+}
+
+// refusedOwn reports whether err is the server's NOPERM answer to a
+// subscription itself, not a connection's failure or a handshake's.
+func refusedOwn(err error) bool {
+	return refusal(kindShard, err) == "NOPERM" && !errors.Is(err, ErrConnection) && !errors.Is(err, ErrAuth)
 }
 
 // errStaleRoute: the router still sends a moved shard channel to the node

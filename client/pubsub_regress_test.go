@@ -1025,3 +1025,27 @@ func TestPubSubUnsubscribeAnsweredBusy(t *testing.T) {
 		t.Fatalf("the subscriber lists %v; want nothing", ch)
 	}
 }
+
+// An unsubscribe answered with an error fails the connection; the other
+// commands waiting on it get the connection's failure, not the server's
+// answer to that unsubscribe as if it were their own (a NOPERM there made
+// a re-homing take its own channel for refused, and drop it for good).
+// (Found by a review.) A fake server: it answers the SUNSUBSCRIBE NOPERM.
+func TestPubSubUnsubscribeRefusalNotPassedToOthers(t *testing.T) {
+	ctx := testCtx(t)
+	ps, fc := fakeShardSubscriber(t, "a")
+	unsub, sub := make(chan error, 1), make(chan error, 1)
+	go func() { unsub <- ps.SUnsubscribe(ctx, "a") }()
+	fc.expect("SUNSUBSCRIBE", "a")
+	fc.expect("PING")
+	go func() { sub <- ps.SSubscribe(ctx, "b") }()
+	fc.expect("SSUBSCRIBE", "b")
+	fc.reply(resp.ErrorValue("NOPERM this user has no permissions to run the 'sunsubscribe' command"), resp.SimpleString("PONG"))
+	if err := <-unsub; resp.ErrorPrefix(err) != "NOPERM" {
+		t.Fatalf("SUnsubscribe: %v; want its NOPERM", err)
+	}
+	err := <-sub
+	if !errors.Is(err, ErrConnection) || resp.ErrorPrefix(err) != "" {
+		t.Fatalf("SSubscribe b on the failed connection: %v (prefix %q); want the connection's failure, no server answer of its own", err, resp.ErrorPrefix(err))
+	}
+}
