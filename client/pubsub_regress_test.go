@@ -438,20 +438,8 @@ func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
 	if err := ps.Subscribe(ctx, "ch"); err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	setAfterRenew(t, func(*pubsubHub, *psConn) { once.Do(func() { _ = ps.Close() }) })
-	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
-		t.Fatal(err)
-	}
+	closeDuringReconnect(t, srv, m, ps)
 	h := m.single.hub
-	waitFor(t, "the reconnect to end", func() bool {
-		ps.mu.Lock()
-		closed := ps.closed
-		ps.mu.Unlock()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return closed && h.dialing == nil && !h.retrying
-	})
 	h.mu.Lock()
 	c := h.conn
 	h.mu.Unlock()
@@ -826,20 +814,7 @@ func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
 	if err := old.Subscribe(ctx, "ch"); err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	setAfterRenew(t, func(*pubsubHub, *psConn) { once.Do(func() { _ = old.Close() }) })
-	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
-		t.Fatal(err)
-	}
-	h := m.single.hub
-	waitFor(t, "the reconnect to end", func() bool {
-		old.mu.Lock()
-		closed := old.closed
-		old.mu.Unlock()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return closed && h.dialing == nil && !h.retrying
-	})
+	closeDuringReconnect(t, srv, m, old)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	if err := ps.Subscribe(ctx, "new"); err != nil {
@@ -1048,4 +1023,26 @@ func TestPubSubUnsubscribeRefusalNotPassedToOthers(t *testing.T) {
 	if !errors.Is(err, ErrConnection) || resp.ErrorPrefix(err) != "" {
 		t.Fatalf("SSubscribe b on the failed connection: %v (prefix %q); want the connection's failure, no server answer of its own", err, resp.ErrorPrefix(err))
 	}
+}
+
+// closeDuringReconnect kills the pub/sub connections of srv and closes ps
+// while m's single-server hub reconnects (once the new connection has
+// renewed the subscriptions, before it is installed), and waits until the
+// reconnect has ended.
+func closeDuringReconnect(t *testing.T, srv *redisserver.Server, m *Mux, ps *PubSub) {
+	t.Helper()
+	var once sync.Once
+	setAfterRenew(t, func(*pubsubHub, *psConn) { once.Do(func() { _ = ps.Close() }) })
+	if _, err := srv.Do(testCtx(t), "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	waitFor(t, "the reconnect to end", func() bool {
+		ps.mu.Lock()
+		closed := ps.closed
+		ps.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return closed && h.dialing == nil && !h.retrying
+	})
 }
