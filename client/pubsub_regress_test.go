@@ -382,12 +382,7 @@ func TestPubSubFailedSubscribeReleasesConnection(t *testing.T) {
 	if err := ps.Subscribe(ctx, "allowed"); err != nil {
 		t.Fatalf("Subscribe after it: %v", err)
 	}
-	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", "allowed", "hi")); err != nil || n != 1 {
-		t.Fatalf("PUBLISH allowed reached %d, %v; want 1", n, err)
-	}
-	if msg, err := ps.Receive(ctx); err != nil || msg.Payload != "hi" {
-		t.Fatalf("Receive: %+v, %v", msg, err)
-	}
+	publishReceived(t, m, ps, "allowed")
 }
 
 // A node that loses a slot pushes sunsubscribe for its channels before it
@@ -796,12 +791,7 @@ func TestPubSubRenewalRefusedForOneName(t *testing.T) {
 	if err := pb.Subscribe(ctx, "c"); err != nil {
 		t.Fatalf("Subscribe c after it: %v", err)
 	}
-	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", "a", "hi")); err != nil || n != 1 {
-		t.Fatalf("PUBLISH a reached %d, %v; want 1", n, err)
-	}
-	if msg, err := pa.Receive(ctx); err != nil || msg.Payload != "hi" {
-		t.Fatalf("Receive: %+v, %v", msg, err)
-	}
+	publishReceived(t, m, pa, "a")
 }
 
 // A loss whose reconnect ends with no subscriber left (all closed meanwhile)
@@ -1045,4 +1035,17 @@ func closeDuringReconnect(t *testing.T, srv *redisserver.Server, m *Mux, ps *Pub
 		defer h.mu.Unlock()
 		return closed && h.dialing == nil && !h.retrying
 	})
+}
+
+// publishReceived publishes "hi" to channel, which must reach exactly one
+// subscriber, and checks that ps receives it next.
+func publishReceived(t *testing.T, m *Mux, ps *PubSub, channel string) {
+	t.Helper()
+	ctx := testCtx(t)
+	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", channel, "hi")); err != nil || n != 1 {
+		t.Fatalf("PUBLISH %s reached %d, %v; want 1", channel, n, err)
+	}
+	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindMessage || msg.Channel != channel || msg.Payload != "hi" {
+		t.Fatalf("Receive: %+v, %v; want the message hi on %s", msg, err, channel)
+	}
 }
