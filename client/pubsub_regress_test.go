@@ -220,19 +220,8 @@ func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
 	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "b", "hi")); err != nil || n != 1 {
 		t.Fatalf("SPUBLISH b reached %d clients, %v; want 1", n, err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		msg, err := ps.Receive(rctx)
-		if err != nil {
-			t.Fatalf("the message to b never came: %v", err)
-		}
-		if msg.Kind == KindSMessage {
-			if msg.Channel != "b" || msg.Payload != "hi" {
-				t.Fatalf("got %+v", msg)
-			}
-			return
-		}
+	if msg := nextOfKind(t, ps, KindSMessage); msg.Channel != "b" || msg.Payload != "hi" {
+		t.Fatalf("got %+v", msg)
 	}
 }
 
@@ -480,17 +469,8 @@ func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 	if n, err := Int64(m.Database(0).Do(ctx, "PUBLISH", "ch", "hi")); err != nil || n != 1 {
 		t.Fatalf("PUBLISH reached %d, %v; want 1", n, err)
 	}
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msg.Kind == KindMessage {
-			if msg.Payload != "hi" {
-				t.Fatalf("message %+v", msg)
-			}
-			break
-		}
+	if msg := nextOfKind(t, ps, KindMessage); msg.Payload != "hi" {
+		t.Fatalf("message %+v", msg)
 	}
 }
 
@@ -1047,5 +1027,22 @@ func publishReceived(t *testing.T, m *Mux, ps *PubSub, channel string) {
 	}
 	if msg, err := ps.Receive(ctx); err != nil || msg.Kind != KindMessage || msg.Channel != channel || msg.Payload != "hi" {
 		t.Fatalf("Receive: %+v, %v; want the message hi on %s", msg, err, channel)
+	}
+}
+
+// nextOfKind receives until a message of kind comes (skipping others, such
+// as KindReconnected), within 10 seconds.
+func nextOfKind(t *testing.T, ps *PubSub, kind MessageKind) Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+	defer cancel()
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			t.Fatalf("no %v message came: %v", kind, err)
+		}
+		if msg.Kind == kind {
+			return msg
+		}
 	}
 }
