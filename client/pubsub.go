@@ -160,7 +160,10 @@ func (ps *PubSub) PUnsubscribe(ctx context.Context, patterns ...string) error {
 // when the slot moves or the node fails over (with a KindReconnected
 // message: some may have been missed). Messages come as KindSMessage. A
 // MOVED answer (the router's view of the slots is behind) is followed, up
-// to the redirection cap of commands.
+// to the redirection cap of commands. When it fails, the channels it did
+// subscribe stay (Subscriptions lists them), and the others do not: one
+// already subscribed on its node (for another subscriber) when that node's
+// connection was lost counts as subscribed, and moves with the others.
 func (ps *PubSub) SSubscribe(ctx context.Context, channels ...string) error {
 	for redirects := 0; ; redirects++ {
 		err := ps.change(ctx, kindShard, true, channels)
@@ -185,7 +188,9 @@ func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
 
 // change adds or removes names of one kind. An add that fails leaves
 // recorded only the names it did subscribe (the groups of hubs done before
-// the failure), so that a retry subscribes the others. A removal takes ps
+// the failure, and those of the failed group that were confirmed and are
+// being re-homed with ps: see pubsubHub.release), so that a retry
+// subscribes the others. A removal takes ps
 // out of every hub that holds the names, wherever their slots are now.
 func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []string) error {
 	ps.mu.Lock()
@@ -222,7 +227,7 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 		var err error
 		for _, h := range hubs {
 			if h.holds(ps, kind, todo) {
-				if herr := h.change(ctx, ps, kind, false, todo); herr != nil && err == nil {
+				if _, herr := h.change(ctx, ps, kind, false, todo); herr != nil && err == nil {
 					err = herr
 				}
 			}
@@ -241,12 +246,14 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 	var done []string
 	for h, names := range groups {
 		if err == nil {
-			if err = h.change(ctx, ps, kind, true, names); err == nil {
+			var kept []string
+			if kept, err = h.change(ctx, ps, kind, true, names); err == nil {
 				done = append(done, names...)
 				continue
 			}
+			names = slices.DeleteFunc(names, func(name string) bool { return slices.Contains(kept, name) })
 		}
-		ps.forget(kind, names) // failed, or not tried after a failure
+		ps.forget(kind, names) // failed (less those still held), or not tried after a failure
 	}
 	ps.confirm(KindSubscribe, done)
 	return err

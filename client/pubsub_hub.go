@@ -41,6 +41,10 @@ type subEntry struct {
 	// with it; when another one is, the subscribe still goes out on the
 	// next. Guarded by the hub's mu.
 	sentOn *psConn
+	// rehomed: taken out of the hub, confirmed, by a re-homing, which
+	// subscribes its subscribers (those it had then) on the slot's owner.
+	// Guarded by the hub's mu.
+	rehomed bool
 }
 
 // pubsubHub is a pub/sub connection and the subscriptions of all its
@@ -109,10 +113,12 @@ func (h *pubsubHub) unlock() { <-h.turn }
 // wants, checked in its turn together with whether ps is open, so that a
 // concurrent Close, Unsubscribe or failure is never undone by it. When ctx
 // ends before its turn comes, it returns ctx's error having changed
-// nothing.
-func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bool, names []string) error {
+// nothing. A failed add returns in kept the names ps joined confirmed and
+// a re-homing has since taken, ps with them: those are still ps's (see
+// release).
+func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bool, names []string) (kept []string, err error) {
 	if err := h.lock(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	h.mu.Lock()
 	if add {
@@ -120,7 +126,7 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		if names, open = ps.claim(h, kind, names); !open {
 			h.mu.Unlock()
 			h.unlock()
-			return ErrClosed
+			return nil, ErrClosed
 		}
 	}
 	m := h.names[kind]
@@ -157,7 +163,6 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		(*hook)(h)
 	}
 	var waiters []*psWaiter
-	var err error
 	if len(server) > 0 {
 		unsent := server
 		var c *psConn
@@ -184,7 +189,7 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 				err = werr
 			}
 		}
-		return err
+		return nil, err
 	}
 	// Wait for our own names and for the ones another subscriber's
 	// SUBSCRIBE may still be confirming.
@@ -200,9 +205,9 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		}
 	}
 	if err != nil {
-		h.release(ps, kind, names, mine)
+		kept = h.release(ps, kind, names, mine)
 	}
-	return err
+	return kept, err
 }
 
 // afterEntries, when set (tests only), runs in every change once the
@@ -314,7 +319,15 @@ func (h *pubsubHub) bySlot(kind subKind, names []string) [][]string {
 // subscriber left holding nothing here is no longer one of the hub's; the
 // last one to go closes the connection, as in remove. It does not wait for
 // the server.
-func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []*subEntry) {
+//
+// It returns the names whose entry, confirmed, a re-homing took out of the
+// hub with ps among its subscribers (the node's connection was lost while
+// another of names was being confirmed): the re-homing subscribes ps to
+// them on the slot's owner, so they stay ps's, and the caller must not
+// forget them. (Forgotten, they used to be subscribed all the same when
+// the re-homing asked ps first: ps got their messages, and Subscriptions
+// did not list them.)
+func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []*subEntry) (kept []string) {
 	// ps leaves its entries at once, under h.mu (a change in its turn makes
 	// or joins entries under h.mu too: a fresh entry for a name exists only
 	// because the name had none), so that no message of a name its caller
@@ -326,6 +339,9 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	var gone []string
 	for i, e := range entries {
 		if m[names[i]] != e || !e.subs[ps] {
+			if e.rehomed && e.subs[ps] {
+				kept = append(kept, names[i])
+			}
 			continue
 		}
 		delete(e.subs, ps)
@@ -371,6 +387,7 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 			rest()
 		})
 	}
+	return kept
 }
 
 // holdsAnyLocked reports whether ps is subscribed here to anything. The
@@ -947,6 +964,7 @@ func (h *pubsubHub) rehomeLocked(names []string, movedAway bool, lost *psConn) {
 			continue
 		}
 		delete(m, name)
+		e.rehomed = true
 		for ps := range e.subs {
 			moving[name] = append(moving[name], ps)
 		}
@@ -983,7 +1001,10 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 					continue // closed, or unsubscribed meanwhile (change checks again)
 				}
 				if err == nil {
-					err = n.hub.change(ctx, ps, kindShard, true, []string{name})
+					var kept []string
+					if kept, err = n.hub.change(ctx, ps, kindShard, true, []string{name}); kept != nil {
+						continue // confirmed there, then re-homed again with ps: that re-homing goes on with it
+					}
 				}
 				if refusedOwn(err) && refused[name] >= 1 {
 					// Refused twice, an attempt apart (once could be

@@ -284,7 +284,7 @@ func numsub(t *testing.T, m *Mux, channels ...string) string {
 // client's noticing.
 func TestPubSubSUnsubscribeAnsweredMoved(t *testing.T) {
 	ctx := testCtx(t)
-	ps, fc := fakeShardSubscriber(t, "a", "b")
+	ps, _, fc := fakeShardSubscriber(t, "a", "b")
 	done := make(chan error, 1)
 	go func() { done <- ps.SUnsubscribe(ctx, "a") }()
 	fc.expect("SUNSUBSCRIBE", "a")
@@ -383,7 +383,7 @@ func TestPubSubFailedSubscribeReleasesConnection(t *testing.T) {
 // and every reply after it went to the command before its own.
 func TestPubSubSUnsubscribeMovedAfterServerPush(t *testing.T) {
 	ctx := testCtx(t)
-	ps, fc := fakeShardSubscriber(t, "a")
+	ps, _, fc := fakeShardSubscriber(t, "a")
 	unsub, subC, subD := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { unsub <- ps.SUnsubscribe(ctx, "a") }()
 	fc.expect("SUNSUBSCRIBE", "a")
@@ -612,10 +612,10 @@ func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
 }
 
 // fakeShardSubscriber returns a subscriber of a sharded client (one node,
-// a fake server) that has subscribed channels, one SSubscribe each, and
-// the fake's side of its pub/sub connection. Both are closed at the end of
-// the test.
-func fakeShardSubscriber(t *testing.T, channels ...string) (*PubSub, *fakeConn) {
+// a fake server) that has subscribed channels, one SSubscribe each, the
+// fake server, and the fake's side of its pub/sub connection. The client
+// and the subscriber are closed at the end of the test.
+func fakeShardSubscriber(t *testing.T, channels ...string) (*PubSub, *fakeServer, *fakeConn) {
 	t.Helper()
 	fs, cfg := newFake(t)
 	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "fake:6379"}, nil })
@@ -640,7 +640,7 @@ func fakeShardSubscriber(t *testing.T, channels ...string) (*PubSub, *fakeConn) 
 			t.Fatalf("SSubscribe %s: %v", ch, err)
 		}
 	}
-	return ps, fc
+	return ps, fs, fc
 }
 
 // A SUBSCRIBE in flight on a connection that is lost fails with that
@@ -978,7 +978,7 @@ func TestPubSubUnsubscribeAnsweredBusy(t *testing.T) {
 // (Found by a review.) A fake server: it answers the SUNSUBSCRIBE NOPERM.
 func TestPubSubUnsubscribeRefusalNotPassedToOthers(t *testing.T) {
 	ctx := testCtx(t)
-	ps, fc := fakeShardSubscriber(t, "a")
+	ps, _, fc := fakeShardSubscriber(t, "a")
 	unsub, sub := make(chan error, 1), make(chan error, 1)
 	go func() { unsub <- ps.SUnsubscribe(ctx, "a") }()
 	fc.expect("SUNSUBSCRIBE", "a")
@@ -1044,5 +1044,53 @@ func nextOfKind(t *testing.T, ps *PubSub, kind MessageKind) Message {
 		if msg.Kind == kind {
 			return msg
 		}
+	}
+}
+
+// SSubscribe(a, b) on a node where b is already subscribed (for another
+// subscriber) and a is not: when the node's connection is lost while a is
+// being confirmed, a fails with it and b, confirmed, is re-homed with both
+// subscribers. b stays the subscriber's: Subscriptions lists it and its
+// messages reach it. It used to be forgotten as part of the failed group
+// while the re-homing, having asked the subscriber first, subscribed it
+// all the same: its messages came, and Subscriptions did not list it.
+// (Found by a review.) Holding the lost connection's lock stands for its
+// reader preempted between telling the hub and failing the waiters, the
+// window in which the re-homing claims b.
+func TestPubSubFailedSSubscribeKeepsRehomedChannel(t *testing.T) {
+	other, fs, fc1 := fakeShardSubscriber(t, "b")
+	m := other.m
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	done := make(chan error, 1)
+	go func() { done <- ps.SSubscribe(ctx, "a", "b") }()
+	fc1.expect("SSUBSCRIBE", "a") // b is subscribed already; a is not answered
+	h := m.Node("fake:6379").hub
+	h.mu.Lock()
+	c1 := h.conn
+	h.mu.Unlock()
+
+	c1.mu.Lock() // its reader stops between lost(c1) and fail(c1)
+	_ = fc1.nc.Close()
+	fc2 := fs.accept()
+	fc2.expect("SSUBSCRIBE", "b") // the re-homing, for the first of its subscribers
+	fc2.reply(resp.Push(resp.Bulk("ssubscribe"), resp.Bulk("b"), resp.Int(1)))
+	waitFor(t, "the re-homing to subscribe both subscribers to b", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		e := h.names[kindShard]["b"]
+		return e != nil && e.subs[ps] && e.subs[other]
+	})
+	c1.mu.Unlock()
+	if err := <-done; !errors.Is(err, ErrConnection) {
+		t.Fatalf("SSubscribe a b: %v; want the lost connection's error", err)
+	}
+	if _, _, shard := ps.Subscriptions(); !slices.Equal(shard, []string{"b"}) {
+		t.Fatalf("after the failed SSubscribe the subscriber lists %v; want [b] (re-homed with it)", shard)
+	}
+	fc2.reply(resp.Push(resp.Bulk("smessage"), resp.Bulk("b"), resp.Bulk("hi")))
+	if msg := nextOfKind(t, ps, KindSMessage); msg.Channel != "b" || msg.Payload != "hi" {
+		t.Fatalf("message %+v; want hi on b", msg)
 	}
 }
