@@ -60,8 +60,10 @@ type Config struct {
 	ConnectRetry int
 	// SocketTimeout fails a connection on which commands have been waiting
 	// for that long without any reply arriving, or whose write stalls that
-	// long. It must exceed your slowest command. Default
-	// DefaultSocketTimeout; negative disables.
+	// long: pub/sub connections too, while a Subscribe, Unsubscribe or
+	// Ping waits for its confirmation (an idle subscriber's connection is
+	// never failed for hearing nothing). It must exceed your slowest
+	// command. Default DefaultSocketTimeout; negative disables.
 	SocketTimeout time.Duration
 	// RecvBufferSize is the initial size of each connection's read buffer.
 	// Default DefaultRecvBufferSize.

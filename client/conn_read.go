@@ -175,30 +175,38 @@ func readError(err error) error {
 }
 
 // startWatchdog fails the connection when commands wait SocketTimeout
-// without any reply arriving. It samples progress every half timeout: a
-// stall is two whole periods with requests outstanding and no reply read.
+// without any reply arriving (see watchStalls).
 func (c *conn) startWatchdog() {
-	period := c.s.socketTimeout / 2
 	c.watchdogDone = make(chan struct{})
 	go func() {
 		defer close(c.watchdogDone)
-		t := time.NewTicker(period)
-		defer t.Stop()
-		var last [2]uint64 // replies counter at the previous two ticks
-		var busy [2]bool   // requests outstanding at the previous two ticks
-		for {
-			select {
-			case <-c.dead:
-				return
-			case <-t.C:
-			}
-			now := c.replies.Load()
-			if busy[0] && last[0] == now && last[1] == now {
-				c.fail(connErr("read", fmt.Errorf("%w: no reply for %v", ErrSocketTimeout, c.s.socketTimeout)))
-				return
-			}
-			last[0], busy[0] = last[1], busy[1]
-			last[1], busy[1] = now, c.outstanding.Load() > 0
-		}
+		watchStalls(c.s.socketTimeout, c.dead, c.replies.Load, func() bool { return c.outstanding.Load() > 0 },
+			func(err error) { c.fail(connErr("read", err)) })
 	}()
+}
+
+// watchStalls calls fail, once, when a connection's commands have waited
+// timeout without any reply arriving, and returns; or returns when dead is
+// closed. replies counts the values read so far; busy says whether
+// commands wait for replies. It samples them every half timeout: a stall
+// is two whole periods with commands waiting and no value read.
+func watchStalls(timeout time.Duration, dead <-chan struct{}, replies func() uint64, busy func() bool, fail func(error)) {
+	t := time.NewTicker(timeout / 2)
+	defer t.Stop()
+	var last [2]uint64 // replies at the previous two ticks
+	var waited [2]bool // commands waiting at the previous two ticks
+	for {
+		select {
+		case <-dead:
+			return
+		case <-t.C:
+		}
+		now := replies()
+		if waited[0] && last[0] == now && last[1] == now {
+			fail(fmt.Errorf("%w: no reply for %v", ErrSocketTimeout, timeout))
+			return
+		}
+		last[0], waited[0] = last[1], waited[1]
+		last[1], waited[1] = now, busy()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/justredis/justredis/resp"
@@ -19,6 +20,8 @@ type psConn struct {
 	mu      sync.Mutex
 	waiters []*psWaiter // guarded by mu: in the order their commands were written
 	failed  error       // guarded by mu
+
+	replies atomic.Uint64 // values read, for the watchdog (watchStalls)
 
 	// lostEarly: the reader told the hub the connection was lost before
 	// the hub installed it. Guarded by the hub's mu.
@@ -145,8 +148,25 @@ func (c *psConn) readLoop() {
 			c.fail(readError(err))
 			return
 		}
+		c.replies.Add(1)
 		c.handle(v)
 	}
+}
+
+// watch fails the connection when commands (SUBSCRIBE, UNSUBSCRIBE, PING...)
+// wait SocketTimeout for their confirmations with nothing read meanwhile,
+// as a command connection's watchdog does: a server that stopped answering
+// (paused, or a peer gone without a reset) must not hold a Subscribe whose
+// ctx has no deadline for ever. The reader then sees the closed socket and
+// the hub reconnects. An idle connection, nothing waiting, is never failed:
+// a subscriber may hear nothing for hours. Runs until the connection fails.
+func (c *psConn) watch(timeout time.Duration) {
+	defer c.h.m.bg.Done()
+	watchStalls(timeout, c.dead, c.replies.Load, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.waiters) > 0
+	}, func(err error) { c.fail(connErr("read", err)) })
 }
 
 // handle routes one value: a message to its subscribers, anything else to

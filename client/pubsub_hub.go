@@ -802,6 +802,10 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	c := &psConn{h: h, rc: rc, dead: make(chan struct{})}
 	h.m.bg.Add(1) // inside a spawned dial: the count is not zero
 	go c.readLoop()
+	if t := h.m.s.socketTimeout; t > 0 {
+		h.m.bg.Add(1)
+		go c.watch(t)
+	}
 	var renewed renewal
 	var names [kindCount][]string
 	h.mu.Lock()

@@ -1094,3 +1094,53 @@ func TestPubSubFailedSSubscribeKeepsRehomedChannel(t *testing.T) {
 		t.Fatalf("message %+v; want hi on b", msg)
 	}
 }
+
+// A pub/sub command waiting for its confirmation on a server that stopped
+// answering fails after SocketTimeout, as a command does, whatever its
+// ctx; once the server answers again the hub reconnects and renews the
+// subscriptions. A Subscribe with a ctx without a deadline used to wait
+// for ever: a paused server's kernel keeps the connection up.
+func TestPubSubSocketTimeout(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, SocketTimeout: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = srv.Resume()
+		}
+	}()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- ps.Subscribe(context.Background(), "b") }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrSocketTimeout) || !errors.Is(err, ErrConnection) {
+			t.Fatalf("Subscribe b on a paused server: %v; want ErrSocketTimeout, ErrConnection", err)
+		}
+		t.Logf("Subscribe b failed after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("Subscribe b still waits 10 s after the server stopped answering; want ErrSocketTimeout within about 3 x 150 ms")
+	}
+	if ch, _, _ := ps.Subscriptions(); !slices.Equal(ch, []string{"a"}) {
+		t.Fatalf("after the failed Subscribe the subscriber lists %v; want [a]", ch)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	nextOfKind(t, ps, KindReconnected)
+	if err := ps.Subscribe(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	publishReceived(t, m, ps, "a")
+	publishReceived(t, m, ps, "b")
+}
