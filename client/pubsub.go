@@ -333,13 +333,15 @@ func (ps *PubSub) pump(feed chan Message) {
 }
 
 // Ping sends PING on the pub/sub connection and waits for its answer: a way
-// to check that the subscription path is alive.
+// to check that the subscription path is alive. It dials the connection if
+// there is none, and the subscriber then keeps it open, subscribed or not,
+// until it closes.
 func (ps *PubSub) Ping(ctx context.Context, msg string) error {
 	h := ps.m.globalHub()
 	if ps.m.single != nil {
 		h = ps.m.single.hub
 	}
-	return h.ping(ctx, msg)
+	return h.ping(ctx, ps, msg)
 }
 
 // Close unsubscribes everything and stops the subscriber; Receive then

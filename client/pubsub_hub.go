@@ -390,6 +390,17 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	return kept
 }
 
+// holdsNamesLocked reports whether the hub holds any subscription, for
+// anyone. The caller holds h.mu.
+func (h *pubsubHub) holdsNamesLocked() bool {
+	for _, m := range h.names {
+		if len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // holdsAnyLocked reports whether ps is subscribed here to anything. The
 // caller holds h.mu.
 func (h *pubsubHub) holdsAnyLocked(ps *PubSub) bool {
@@ -452,11 +463,24 @@ func (h *pubsubHub) dropEntries(kind subKind, names []string, entries map[string
 }
 
 // ping sends PING on the pub/sub connection.
-func (h *pubsubHub) ping(ctx context.Context, msg string) error {
+//
+// ps becomes one of the hub's subscribers, if it was not, even with no
+// subscription here: the connection is then kept for it until it closes
+// (the last subscriber to close closes it), as for one that unsubscribed
+// everything. (A Ping of a subscriber with no subscriptions used to leave
+// the connection open for no one, and another subscriber's Close, the last
+// one's, failed the Ping in flight.)
+func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 	if err := h.lock(ctx); err != nil {
 		return err
 	}
 	h.mu.Lock()
+	if _, open := ps.claim(h, kindChannel, nil); !open {
+		h.mu.Unlock()
+		h.unlock()
+		return ErrClosed
+	}
+	h.subs[ps] = true
 	h.pings++ // a dial with no subscriber left keeps its connection for us (see dial)
 	h.mu.Unlock()
 	c, err := h.connection(ctx)
@@ -864,10 +888,13 @@ func (h *pubsubHub) lost(c *psConn) {
 	h.lostLocked(c)
 }
 
-// lostLocked is lost for the installed connection c. The caller holds h.mu.
+// lostLocked is lost for the installed connection c. A hub that holds no
+// subscription (its subscribers only pinged, or unsubscribed everything)
+// does not reconnect: nothing is to be renewed or missed, and whoever needs
+// a connection next dials it. The caller holds h.mu.
 func (h *pubsubHub) lostLocked(c *psConn) {
 	h.conn = nil
-	if len(h.subs) == 0 || h.m.closed.Load() {
+	if len(h.subs) == 0 || h.m.closed.Load() || !h.holdsNamesLocked() {
 		return
 	}
 	if h.n != nil && h.m.router.Sharded() {

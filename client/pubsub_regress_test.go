@@ -1144,3 +1144,111 @@ func TestPubSubSocketTimeout(t *testing.T) {
 	publishReceived(t, m, ps, "a")
 	publishReceived(t, m, ps, "b")
 }
+
+// A subscriber that only pings keeps the pub/sub connection open for
+// itself: its Close closes it when no other subscriber is left, and
+// another subscriber's Close does not fail its Ping in flight. The
+// connection used to stay open for no one after the Close, and the last
+// (other) subscriber's Close failed the Ping with ErrClosed.
+func TestPubSubPingerIsASubscriber(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	h := m.single.hub
+	conn := func() *psConn {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.conn
+	}
+
+	pinger := m.PubSub(PubSubOptions{})
+	if err := pinger.Ping(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := conn()
+	if c == nil {
+		t.Fatal("no pub/sub connection after a Ping")
+	}
+	if err := pinger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if conn() != nil || !c.isDead() {
+		t.Fatal("the pub/sub connection is still open after its only user, a pinger, closed")
+	}
+
+	sub := m.PubSub(PubSubOptions{})
+	defer sub.Close()
+	if err := sub.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	pinger = m.PubSub(PubSubOptions{})
+	defer pinger.Close()
+	c = conn()
+	if err := srv.Pause(); err != nil { // the PING stays in flight
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = srv.Resume()
+		}
+	}()
+	ping := make(chan error, 1)
+	go func() { ping <- pinger.Ping(ctx, "hello") }()
+	waitFor(t, "the PING to be sent", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.waiters) == 1
+	})
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	if err := <-ping; err != nil {
+		t.Fatalf("Ping in flight when the other subscriber closed: %v; want its answer", err)
+	}
+	if conn() != c || c.isDead() {
+		t.Fatal("the pinger's connection was closed by the other subscriber's Close")
+	}
+}
+
+// A hub that holds no subscription does not reconnect when its connection
+// is lost: there is nothing to renew, and the next Subscribe or Ping dials.
+// It used to reconnect for a subscriber that had only pinged (or had
+// unsubscribed everything), and tell it it may have missed messages.
+func TestPubSubNoReconnectWithoutSubscriptions(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Unsubscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	c.fail(errors.New("test: connection lost")) // the reader sees the closed socket and tells the hub
+	waitFor(t, "the hub to see the loss", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.conn != c
+	})
+	h.mu.Lock()
+	retrying, dialing, conn := h.retrying, h.dialing != nil, h.conn
+	h.mu.Unlock()
+	if retrying || dialing || conn != nil {
+		t.Fatalf("after losing a connection with no subscription: reconnect loop %v, dial %v, connection %v; want none", retrying, dialing, conn != nil)
+	}
+	if err := ps.Subscribe(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	publishReceived(t, m, ps, "b") // next: no KindReconnected before it
+}
