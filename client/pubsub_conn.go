@@ -139,17 +139,25 @@ func (c *psConn) failLocked(err error) {
 }
 
 // readLoop reads messages and confirmations until the connection fails.
+// Once it has failed (here, or elsewhere: a refused unsubscribe, the
+// watchdog), what it had buffered is not handled: its messages would reach
+// the subscribers after those of the connection that replaces it, and our
+// own late sunsubscribe confirmations would pass for the server dropping
+// the channels.
 func (c *psConn) readLoop() {
 	defer c.h.m.bg.Done()
 	for {
 		v, err := c.rc.rd.ReadValue()
-		if err != nil {
-			c.h.lost(c) // first, so that no other connection can start unnoticed
-			c.fail(readError(err))
-			return
+		if err == nil && !c.isDead() {
+			c.replies.Add(1)
+			c.handle(v)
+			continue
 		}
-		c.replies.Add(1)
-		c.handle(v)
+		c.h.lost(c) // first, so that no other connection can start unnoticed
+		if err != nil {
+			c.fail(readError(err))
+		}
+		return
 	}
 }
 

@@ -1252,3 +1252,47 @@ func TestPubSubNoReconnectWithoutSubscriptions(t *testing.T) {
 	}
 	publishReceived(t, m, ps, "b") // next: no KindReconnected before it
 }
+
+// Once a pub/sub connection has failed, what its reader had already
+// buffered is not handled: here an UNSUBSCRIBE answered BUSY fails it, and
+// a message that came in the same read is not delivered; the subscriber
+// hears of the gap (KindReconnected) and then gets the new connection's
+// messages. It used to get the dead connection's message, which could
+// come after the new connection's. A fake server, to put both in one read.
+func TestPubSubNothingHandledAfterFailure(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	done := make(chan error, 1)
+	go func() { done <- ps.Subscribe(ctx, "a", "x") }()
+	fc := fs.accept()
+	fc.expect("SUBSCRIBE", "a", "x")
+	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("a"), resp.Int(1)), resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(2)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- ps.Unsubscribe(ctx, "x") }()
+	fc.expect("UNSUBSCRIBE", "x")
+	fc.reply(resp.ErrorValue("BUSY Redis is busy running a script."), resp.Push(resp.Bulk("message"), resp.Bulk("a"), resp.Bulk("stale")))
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "BUSY") {
+		t.Fatalf("Unsubscribe x answered BUSY: %v; want BUSY", err)
+	}
+	fc2 := fs.accept()
+	fc2.expect("SUBSCRIBE", "a")
+	fc2.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("a"), resp.Int(1)), resp.Push(resp.Bulk("message"), resp.Bulk("a"), resp.Bulk("fresh")))
+	if msg := nextOfKind(t, ps, KindMessage); msg.Payload != "fresh" {
+		t.Fatalf("first message after the failure: %q; want the new connection's (the dead one's was read after its failure)", msg.Payload)
+	}
+	// The message may come before the dial installs the connection; done
+	// before Close, which would otherwise unsubscribe on the dial's
+	// connection a fake that no longer reads.
+	h := m.single.hub
+	waitFor(t, "the new connection to be installed", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.conn != nil && h.dialing == nil
+	})
+}
