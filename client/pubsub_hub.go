@@ -1053,13 +1053,17 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				}
 				ps.notifyReconnected()
 			}
+			ended := ctxEnded(ctx) != nil
 			cancel()
 			if refusedOwn(err) {
 				refused[name]++
 			} else {
 				delete(refused, name)
 			}
-			if err != nil && n != nil && refusal(kindShard, err) == "" {
+			// Not the node's trouble: a refusal, a subscriber closed, or
+			// this attempt's time spent (waiting for the hub's turn, say;
+			// a dial that took it has told the router itself).
+			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !ended {
 				m.router.Trouble(n, err)
 			}
 			if len(left) == 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1295,4 +1296,67 @@ func TestPubSubNothingHandledAfterFailure(t *testing.T) {
 		defer h.mu.Unlock()
 		return h.conn != nil && h.dialing == nil
 	})
+}
+
+// recordingRouter is a oneNodeRouter that counts its routing calls and
+// records the trouble it hears of.
+type recordingRouter struct {
+	oneNodeRouter
+	routes   atomic.Int32
+	mu       sync.Mutex
+	troubles []error
+}
+
+func (r *recordingRouter) Node(ctx context.Context, slot int, replica bool) (*Node, error) {
+	r.routes.Add(1)
+	return r.oneNodeRouter.Node(ctx, slot, replica)
+}
+
+func (r *recordingRouter) Trouble(_ *Node, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.troubles = append(r.troubles, err)
+}
+
+// A re-homing attempt that runs out of time waiting for the hub's turn
+// (held here by the test, as a slow change would) does not tell the router
+// the node is in trouble: a cluster router refreshes its topology then.
+// It used to, at every attempt.
+func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	addr := serverAddr(t, srv)
+	var router *recordingRouter
+	m, err := NewWithRouter(Config{Endpoints: []string{addr}, ConnectTimeout: 300 * time.Millisecond}, func(m *Mux) (Router, error) {
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: addr}}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.SSubscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.Node(addr).hub
+	h.turn <- struct{}{} // the re-homing's changes wait for it until their attempt's time is up
+	routed := router.routes.Load()
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the re-homing to try a second time", func() bool { return router.routes.Load() >= routed+2 })
+	h.unlock()
+	nextOfKind(t, ps, KindReconnected)
+	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "a", "hi")); err != nil || n != 1 {
+		t.Fatalf("SPUBLISH a after the re-homing reached %d, %v; want 1", n, err)
+	}
+	router.mu.Lock()
+	defer router.mu.Unlock()
+	for _, e := range router.troubles {
+		if errors.Is(e, context.DeadlineExceeded) || errors.Is(e, ErrClosed) {
+			t.Errorf("the router was told of trouble with the node: %v", e)
+		}
+	}
 }
