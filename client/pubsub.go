@@ -345,7 +345,9 @@ func (ps *PubSub) Ping(ctx context.Context, msg string) error {
 }
 
 // Close unsubscribes everything and stops the subscriber; Receive then
-// returns ErrClosed.
+// returns ErrClosed. It waits neither for the server nor for a connection
+// being dialled: no message reaches the subscriber after it returns, and
+// the UNSUBSCRIBEs go out as soon as they can.
 func (ps *PubSub) Close() error {
 	ps.mu.Lock()
 	if ps.closed {

@@ -351,8 +351,7 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 		}
 	}
 	h.mu.Unlock()
-	rest := func() {
-		defer h.unlock()
+	h.inTurn(func() {
 		h.mu.Lock()
 		c := h.conn
 		if !h.holdsAnyLocked(ps) {
@@ -377,16 +376,7 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 		if c != nil && len(still) > 0 {
 			_, _ = h.unsubscribe(c, kind, still) // a failed write fails c: nothing is left subscribed on it
 		}
-	}
-	select {
-	case h.turn <- struct{}{}: // free: done before returning
-		rest()
-	default:
-		h.m.spawn(func() {
-			_ = h.lock(context.Background())
-			rest()
-		})
-	}
+	})
 	return kept
 }
 
@@ -504,10 +494,11 @@ func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 }
 
 // remove drops a closed subscriber and its subscriptions; the last one to go
-// closes the connection.
+// closes the connection. ps leaves its entries at once (under h.mu); the
+// rest, which needs the turn, runs in the background when the turn is
+// held (by a change waiting for a dial, say), so that Close never waits
+// for a dial: see inTurn.
 func (h *pubsubHub) remove(ps *PubSub) {
-	_ = h.lock(context.Background())
-	defer h.unlock()
 	h.mu.Lock()
 	delete(h.subs, ps)
 	var gone [kindCount][]string
@@ -522,24 +513,54 @@ func (h *pubsubHub) remove(ps *PubSub) {
 			}
 		}
 	}
-	c := h.conn
-	last := len(h.subs) == 0
-	if last {
-		h.conn = nil
-		h.missed = false
-	}
 	h.mu.Unlock()
-	if c == nil {
-		return
-	}
-	if last {
-		c.fail(ErrClosed)
-		return
-	}
-	for kind, names := range gone {
-		if len(names) > 0 {
-			_, _ = h.unsubscribe(c, subKind(kind), names) // not waited for; a failed write fails c
+	h.inTurn(func() {
+		h.mu.Lock()
+		c := h.conn
+		if len(h.subs) == 0 {
+			h.conn = nil
+			h.missed = false
+			h.mu.Unlock()
+			if c != nil {
+				c.fail(ErrClosed)
+			}
+			return
 		}
+		var still [kindCount][]string
+		for kind, names := range gone {
+			for _, name := range names {
+				if h.names[kind][name] == nil { // not taken again meanwhile
+					still[kind] = append(still[kind], name)
+				}
+			}
+		}
+		h.mu.Unlock()
+		if c == nil {
+			return
+		}
+		for kind, names := range still {
+			if len(names) > 0 {
+				_, _ = h.unsubscribe(c, subKind(kind), names) // not waited for; a failed write fails c
+			}
+		}
+	})
+}
+
+// inTurn runs f in the hub's turn: at once if the turn is free, otherwise
+// in the background once it is (never, if the Mux closes first: its
+// connections close with it). For the parts of a release or a Close that
+// need the turn, whose callers must not wait as long as a dial may take.
+func (h *pubsubHub) inTurn(f func()) {
+	select {
+	case h.turn <- struct{}{}: // free: done before returning
+		defer h.unlock()
+		f()
+	default:
+		h.m.spawn(func() {
+			_ = h.lock(context.Background())
+			defer h.unlock()
+			f()
+		})
 	}
 }
 

@@ -1360,3 +1360,44 @@ func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 		}
 	}
 }
+
+// Close returns without waiting for the hub's turn, which a change may
+// hold for as long as a dial takes (here the test holds it); what needs
+// the turn (unsubscribing its channels) is done once the turn is free. It
+// used to wait for the turn: up to (ConnectRetry+1) x ConnectTimeout.
+func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	keep := m.PubSub(PubSubOptions{})
+	defer keep.Close()
+	if err := keep.Subscribe(ctx, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	ps := m.PubSub(PubSubOptions{})
+	if err := ps.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	h.turn <- struct{}{}
+	held := true
+	defer func() {
+		if held {
+			h.unlock()
+		}
+	}()
+	closed := make(chan error, 1)
+	go func() { closed <- ps.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits for the hub's turn after 10 s")
+	}
+	h.unlock()
+	held = false
+	waitFor(t, "a to be unsubscribed once the turn is free", func() bool { return numsub(t, m, "a", "keep") == "0 1" })
+	publishReceived(t, m, keep, "keep")
+}
