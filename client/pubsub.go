@@ -105,12 +105,16 @@ type PubSub struct {
 	dropped     atomic.Int64 // messages lost since the last report
 	reconnected atomic.Bool  // a reconnect not yet reported
 
-	mu     sync.Mutex
-	names  [kindCount]map[string]bool // guarded by mu: this subscriber's channels, patterns, shard channels
-	hubs   map[*pubsubHub]bool        // guarded by mu: the hubs holding its subscriptions
-	closed bool                       // guarded by mu
-	done   chan struct{}              // closed by Close
-	feed   chan Message               // Channel's output; nil until Channel is called
+	mu    sync.Mutex
+	names [kindCount]map[string]bool // guarded by mu: this subscriber's channels, patterns, shard channels
+	// changing: by kind, the names whose change (add or removal) is in
+	// flight, each with a channel its call closes when done (see change).
+	// Guarded by mu.
+	changing [kindCount]map[string]chan struct{}
+	hubs     map[*pubsubHub]bool // guarded by mu: the hubs holding its subscriptions
+	closed   bool                // guarded by mu
+	done     chan struct{}       // closed by Close
+	feed     chan Message        // Channel's output; nil until Channel is called
 }
 
 // PubSub returns a new subscriber, with no subscriptions yet.
@@ -119,12 +123,13 @@ func (m *Mux) PubSub(opts PubSubOptions) *PubSub {
 		opts.BufferSize = DefaultPubSubBuffer
 	}
 	return &PubSub{
-		m:     m,
-		opts:  opts,
-		msgs:  make(chan Message, opts.BufferSize),
-		names: [kindCount]map[string]bool{{}, {}, {}},
-		hubs:  map[*pubsubHub]bool{},
-		done:  make(chan struct{}),
+		m:        m,
+		opts:     opts,
+		msgs:     make(chan Message, opts.BufferSize),
+		names:    [kindCount]map[string]bool{{}, {}, {}},
+		changing: [kindCount]map[string]chan struct{}{{}, {}, {}},
+		hubs:     map[*pubsubHub]bool{},
+		done:     make(chan struct{}),
 	}
 }
 
@@ -190,37 +195,91 @@ func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
 // recorded only the names it did subscribe (the groups of hubs done before
 // the failure, and those of the failed group that were confirmed and are
 // being re-homed with ps: see pubsubHub.release), so that a retry
-// subscribes the others. A removal takes ps
-// out of every hub that holds the names, wherever their slots are now.
+// subscribes the others. A removal takes ps out of every hub that holds
+// the names, wherever their slots are now.
+//
+// A name already as asked, because another call's change of it is still
+// in flight (two goroutines subscribing one channel), waits for that call:
+// it returns only once the change is done, as if its own, and does it
+// itself if that call failed. (It used to return at once, before the
+// server had confirmed anything.)
 func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []string) error {
-	ps.mu.Lock()
-	if ps.closed {
-		ps.mu.Unlock()
-		return ErrClosed
-	}
-	set := ps.names[kind]
-	var todo []string
-	for _, name := range names {
-		if set[name] != add {
-			todo = append(todo, name)
-			if add {
-				set[name] = true
-			} else {
-				delete(set, name)
+	for {
+		ps.mu.Lock()
+		if ps.closed {
+			ps.mu.Unlock()
+			return ErrClosed
+		}
+		set, busy := ps.names[kind], ps.changing[kind]
+		var todo []string
+		var others []chan struct{} // other calls' changes in flight of names already as asked
+		for _, name := range names {
+			if set[name] != add {
+				todo = append(todo, name)
+				if add {
+					set[name] = true
+				} else {
+					delete(set, name)
+				}
+			} else if ch := busy[name]; ch != nil && !slices.Contains(others, ch) {
+				others = append(others, ch)
 			}
 		}
+		var mine chan struct{}
+		if len(todo) > 0 {
+			mine = make(chan struct{})
+			for _, name := range todo {
+				busy[name] = mine
+			}
+		}
+		var hubs []*pubsubHub
+		if !add {
+			hubs = make([]*pubsubHub, 0, len(ps.hubs))
+			for h := range ps.hubs {
+				hubs = append(hubs, h)
+			}
+		}
+		ps.mu.Unlock()
+		if len(todo) > 0 {
+			err := ps.apply(ctx, kind, add, todo, hubs)
+			ps.mu.Lock()
+			for _, name := range todo {
+				if busy[name] == mine {
+					delete(busy, name)
+				}
+			}
+			ps.mu.Unlock()
+			close(mine)
+			if err != nil {
+				return err
+			}
+		}
+		if len(others) == 0 {
+			return nil
+		}
+		if err := awaitChanges(ctx, others); err != nil {
+			return err
+		}
+		// Again: what those calls failed to do is this one's to do.
 	}
-	var hubs []*pubsubHub
-	if !add {
-		hubs = make([]*pubsubHub, 0, len(ps.hubs))
-		for h := range ps.hubs {
-			hubs = append(hubs, h)
+}
+
+// awaitChanges waits for other calls' changes in flight (see change), or
+// for ctx.
+func awaitChanges(ctx context.Context, changes []chan struct{}) error {
+	for _, ch := range changes {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	ps.mu.Unlock()
-	if len(todo) == 0 {
-		return nil
-	}
+	return nil
+}
+
+// apply makes the change of names, which change has just recorded (added
+// to or removed from ps's names); hubs are ps's hubs, for a removal.
+func (ps *PubSub) apply(ctx context.Context, kind subKind, add bool, todo []string, hubs []*pubsubHub) error {
 	if !add {
 		// The names are no longer recorded, so no hub adds ps to them
 		// again (see claim): a hub that does not hold them now never will.

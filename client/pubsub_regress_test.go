@@ -20,6 +20,13 @@ import (
 // its turn inside pubsubHub.change.
 func waitBlockedInChange(t *testing.T) {
 	t.Helper()
+	waitGoroutine(t, "waits for its turn in pubsubHub.change", "(*pubsubHub).lock(", "(*pubsubHub).change(")
+}
+
+// waitGoroutine polls the goroutine stacks, for up to 10 seconds, until
+// one's stack holds every one of frames.
+func waitGoroutine(t *testing.T, what string, frames ...string) {
+	t.Helper()
 	buf := make([]byte, 1<<20)
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(time.Millisecond)
@@ -27,12 +34,12 @@ func waitBlockedInChange(t *testing.T) {
 	for {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "(*pubsubHub).lock(") && strings.Contains(g, "(*pubsubHub).change(") {
+			if !slices.ContainsFunc(frames, func(f string) bool { return !strings.Contains(g, f) }) {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no goroutine waits for its turn in pubsubHub.change")
+			t.Fatalf("no goroutine %s", what)
 		}
 		<-tick.C
 	}
@@ -1400,4 +1407,82 @@ func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 	held = false
 	waitFor(t, "a to be unsubscribed once the turn is free", func() bool { return numsub(t, m, "a", "keep") == "0 1" })
 	publishReceived(t, m, keep, "keep")
+}
+
+// Two calls subscribing one channel at once: the second returns only once
+// the first's SUBSCRIBE is confirmed, as Subscribe promises (messages
+// published after it returns reach the subscriber). It used to return at
+// once, the name being recorded already. A fake server, to hold the
+// confirmation back.
+func TestPubSubConcurrentSubscribeOfOneName(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- ps.Subscribe(ctx, "x") }()
+	fc := fs.accept()
+	fc.expect("SUBSCRIBE", "x") // not answered yet
+	go func() { second <- ps.Subscribe(ctx, "x") }()
+	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "client.awaitChanges(")
+	select {
+	case err := <-second:
+		t.Fatalf("the second Subscribe of x returned %v before the server confirmed x", err)
+	default:
+	}
+	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)), resp.Push(resp.Bulk("message"), resp.Bulk("x"), resp.Bulk("hi")))
+	for _, done := range []chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg := nextOfKind(t, ps, KindMessage); msg.Channel != "x" || msg.Payload != "hi" {
+		t.Fatalf("message %+v; want hi on x", msg)
+	}
+}
+
+// When the first of two calls subscribing one channel fails (its ctx ends
+// on a paused server), the second, which waited for it, subscribes the
+// channel itself.
+func TestPubSubConcurrentSubscribeAfterFailure(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "other"); err != nil { // the connection is up
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = srv.Resume()
+		}
+	}()
+	short, cancel := context.WithCancel(ctx)
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- ps.Subscribe(short, "x") }()
+	waitGoroutine(t, "waits for the confirmation of x", "(*pubsubHub).change(")
+	go func() { second <- ps.Subscribe(ctx, "x") }()
+	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "client.awaitChanges(")
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first Subscribe of x: %v; want its ctx's end", err)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	if err := <-second; err != nil {
+		t.Fatalf("the second Subscribe of x, after the first failed: %v", err)
+	}
+	if ch, _, _ := ps.Subscriptions(); !slices.Equal(ch, []string{"other", "x"}) {
+		t.Fatalf("Subscriptions %v; want [other x]", ch)
+	}
+	publishReceived(t, m, ps, "x")
 }
