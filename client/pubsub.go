@@ -92,11 +92,13 @@ func (e *OverflowError) Unwrap() error { return ErrOverflow }
 // patterns, in its own bounded buffer, so that a slow subscriber stalls
 // neither commands nor other subscribers. When the connection drops, it is
 // re-established with backoff, every subscription is renewed, and each
-// subscriber receives a KindReconnected message. A name the server refuses
-// to subscribe again (its ACL permission revoked, say) is dropped from the
-// subscriber's names (Subscriptions), and only it: subscribing it again
-// says why. Publish
-// with Database.Do.
+// subscriber then receives a KindReconnected message: once it comes, every
+// subscription is live again, so state read from the server from then on
+// misses no later message (messages of the new connection that arrived
+// while the subscriptions were being renewed may come just before it). A
+// name the server refuses to subscribe again (its ACL permission revoked,
+// say) is dropped from the subscriber's names (Subscriptions), and only
+// it: subscribing it again says why. Publish with Database.Do.
 type PubSub struct {
 	m    *Mux
 	opts PubSubOptions
