@@ -204,7 +204,8 @@ func (ps *PubSub) SUnsubscribe(ctx context.Context, channels ...string) error {
 // in flight (two goroutines subscribing one channel), waits for that call:
 // it returns only once the change is done, as if its own, and does it
 // itself if that call failed. (It used to return at once, before the
-// server had confirmed anything.)
+// server had confirmed anything.) A name that call kept because a
+// re-homing is moving it counts as done, as it does for that call.
 func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []string) error {
 	for {
 		ps.mu.Lock()
@@ -259,21 +260,23 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 		if len(others) == 0 {
 			return nil
 		}
-		if err := awaitChanges(ctx, others); err != nil {
+		if err := ps.awaitChanges(ctx, others); err != nil {
 			return err
 		}
 		// Again: what those calls failed to do is this one's to do.
 	}
 }
 
-// awaitChanges waits for other calls' changes in flight (see change), or
-// for ctx.
-func awaitChanges(ctx context.Context, changes []chan struct{}) error {
+// awaitChanges waits for other calls' changes in flight (see change), for
+// ctx, or for Close.
+func (ps *PubSub) awaitChanges(ctx context.Context, changes []chan struct{}) error {
 	for _, ch := range changes {
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-ps.done:
+			return ErrClosed
 		}
 	}
 	return nil

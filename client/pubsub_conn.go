@@ -148,8 +148,10 @@ func (c *psConn) readLoop() {
 	defer c.h.m.bg.Done()
 	for {
 		v, err := c.rc.rd.ReadValue()
+		if err == nil {
+			c.replies.Add(1) // progress, for the watchdog, before it looks again
+		}
 		if err == nil && !c.isDead() {
-			c.replies.Add(1)
 			c.handle(v)
 			continue
 		}
@@ -261,6 +263,11 @@ func slotError(prefix string) bool {
 func (c *psConn) confirmsUnsub(channel string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.failed != nil {
+		// Failed as this was read (its waiters are gone): whatever it
+		// says, the connection's loss handles it.
+		return true
+	}
 	if len(c.waiters) == 0 {
 		return false
 	}

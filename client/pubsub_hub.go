@@ -74,21 +74,25 @@ type pubsubHub struct {
 	dialErr  error                           // guarded by mu: the last dial's error
 	retrying bool                            // guarded by mu: the reconnect loop is running
 	pings    int                             // guarded by mu: Pings waiting for a connection
+	pingers  map[*PubSub]bool                // guarded by mu: subscribers that pinged (kept in subs, holding names or not, until they close)
+	dropped  map[*PubSub]bool                // guarded by mu: subscribers a renewal dropped names of, to be told with the others (see dial)
 	missed   bool                            // guarded by mu: a connection with subscriptions was lost; tell on the next one
 }
 
 func newPubSubHub(m *Mux, n *Node) *pubsubHub {
 	return &pubsubHub{
-		m:     m,
-		n:     n,
-		turn:  make(chan struct{}, 1),
-		subs:  map[*PubSub]bool{},
-		names: [kindCount]map[string]*subEntry{{}, {}, {}},
+		m:       m,
+		n:       n,
+		turn:    make(chan struct{}, 1),
+		subs:    map[*PubSub]bool{},
+		pingers: map[*PubSub]bool{},
+		dropped: map[*PubSub]bool{},
+		names:   [kindCount]map[string]*subEntry{{}, {}, {}},
 	}
 }
 
 // lock waits for the hub's turn, or for ctx to end (then the caller has
-// changed nothing).
+// changed nothing, and the error is a *waitError).
 func (h *pubsubHub) lock(ctx context.Context) error {
 	select {
 	case h.turn <- struct{}{}:
@@ -99,9 +103,18 @@ func (h *pubsubHub) lock(ctx context.Context) error {
 	case h.turn <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return &waitError{err: ctx.Err()}
 	}
 }
+
+// waitError is ctx's error for a change whose ctx ended while it waited
+// for something that was not the node's doing: the hub's turn, or a dial
+// (which tells the router of its own failure). It unwraps to ctx's error.
+// A re-homing does not count it as the node's trouble.
+type waitError struct{ err error }
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
 
 // unlock ends the turn.
 func (h *pubsubHub) unlock() { <-h.turn }
@@ -167,6 +180,9 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		unsent := server
 		var c *psConn
 		c, err = h.connection(ctx)
+		if err != nil && err == ctx.Err() {
+			err = &waitError{err: err}
+		}
 		switch {
 		case err != nil:
 		case add:
@@ -354,7 +370,7 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	h.inTurn(func() {
 		h.mu.Lock()
 		c := h.conn
-		if !h.holdsAnyLocked(ps) {
+		if !h.holdsAnyLocked(ps) && !h.pingers[ps] {
 			delete(h.subs, ps)
 			if len(h.subs) == 0 {
 				h.conn = nil
@@ -471,6 +487,7 @@ func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 		return ErrClosed
 	}
 	h.subs[ps] = true
+	h.pingers[ps] = true
 	h.pings++ // a dial with no subscriber left keeps its connection for us (see dial)
 	h.mu.Unlock()
 	c, err := h.connection(ctx)
@@ -494,13 +511,12 @@ func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 }
 
 // remove drops a closed subscriber and its subscriptions; the last one to go
-// closes the connection. ps leaves its entries at once (under h.mu); the
-// rest, which needs the turn, runs in the background when the turn is
-// held (by a change waiting for a dial, say), so that Close never waits
-// for a dial: see inTurn.
+// closes the connection. ps leaves its entries at once (under h.mu), so
+// that no message reaches it after Close; the rest, which needs the turn,
+// runs in the background when the turn is held (by a change waiting for a
+// dial, say), so that Close never waits for a dial: see inTurn.
 func (h *pubsubHub) remove(ps *PubSub) {
 	h.mu.Lock()
-	delete(h.subs, ps)
 	var gone [kindCount][]string
 	for kind, m := range h.names {
 		for name, e := range m {
@@ -516,6 +532,12 @@ func (h *pubsubHub) remove(ps *PubSub) {
 	h.mu.Unlock()
 	h.inTurn(func() {
 		h.mu.Lock()
+		// ps leaves the subscribers only in the turn: a change holding it
+		// may be waiting for a dial, which would discard its connection
+		// (and be dialled again, at once) if the subscribers were gone.
+		delete(h.subs, ps)
+		delete(h.pingers, ps)
+		delete(h.dropped, ps)
 		c := h.conn
 		if len(h.subs) == 0 {
 			h.conn = nil
@@ -547,9 +569,11 @@ func (h *pubsubHub) remove(ps *PubSub) {
 }
 
 // inTurn runs f in the hub's turn: at once if the turn is free, otherwise
-// in the background once it is (never, if the Mux closes first: its
-// connections close with it). For the parts of a release or a Close that
-// need the turn, whose callers must not wait as long as a dial may take.
+// in the background once it is (every holder of the turn lets go of it by
+// the Mux's Close, which waits for the background; if the Mux is closed
+// already, f does not run: its connections are closed). For the parts of
+// a release or a Close that need the turn, whose callers must not wait as
+// long as a dial may take.
 func (h *pubsubHub) inTurn(f func()) {
 	select {
 	case h.turn <- struct{}{}: // free: done before returning
@@ -659,7 +683,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 			h.missed = false
 		default:
 			discard = false
-			if h.conn != nil && len(h.subs) > 0 {
+			if h.conn != nil && len(h.subs) > 0 && h.holdsNamesLocked() {
 				// It replaces one that failed before its reader told us
 				// (a failed write): that one's loss counts.
 				h.missed = true
@@ -681,9 +705,26 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	h.dialing = nil
 	var tell []*PubSub
 	if err == nil && h.conn == c && h.missed {
+		// Told: the subscribers that hold something here (one that
+		// unsubscribed everything meanwhile missed nothing), and those
+		// whose names a renewal dropped.
 		h.missed = false
-		for ps := range h.subs {
-			tell = append(tell, ps)
+		told := h.dropped
+		h.dropped = map[*PubSub]bool{}
+		for ps := range told {
+			if h.subs[ps] {
+				tell = append(tell, ps)
+			}
+		}
+		for _, m := range h.names {
+			for _, e := range m {
+				for ps := range e.subs {
+					if !told[ps] {
+						told[ps] = true
+						tell = append(tell, ps)
+					}
+				}
+			}
 		}
 	}
 	h.mu.Unlock()
@@ -803,6 +844,7 @@ func (h *pubsubHub) dropRefusedLocked(renewed *renewal) {
 			delete(h.names[kind], r.name)
 			for ps := range e.subs {
 				ps.forget(subKind(kind), []string{r.name})
+				h.dropped[ps] = true
 			}
 			h.missed = true
 		}
@@ -934,8 +976,13 @@ func (h *pubsubHub) lostLocked(c *psConn) {
 func (h *pubsubHub) reconnectLoop() {
 	for attempt := 1; ; attempt++ {
 		h.mu.Lock()
-		if h.m.closed.Load() || len(h.subs) == 0 || (h.conn != nil && !h.conn.isDead()) {
+		if h.m.closed.Load() || len(h.subs) == 0 || !h.holdsNamesLocked() || (h.conn != nil && !h.conn.isDead()) {
+			// Nothing held (everything unsubscribed meanwhile): nothing to
+			// renew; whoever needs a connection next dials it.
 			h.retrying = false
+			if !h.holdsNamesLocked() {
+				h.missed = false
+			}
 			h.mu.Unlock()
 			return
 		}
@@ -1074,7 +1121,6 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				}
 				ps.notifyReconnected()
 			}
-			ended := ctxEnded(ctx) != nil
 			cancel()
 			if refusedOwn(err) {
 				refused[name]++
@@ -1082,9 +1128,10 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				delete(refused, name)
 			}
 			// Not the node's trouble: a refusal, a subscriber closed, or
-			// this attempt's time spent (waiting for the hub's turn, say;
-			// a dial that took it has told the router itself).
-			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !ended {
+			// this attempt's time spent waiting for the hub's turn or for
+			// a dial (which told the router itself if it failed). Time
+			// spent waiting for the node's confirmation is.
+			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !errors.As(err, new(*waitError)) {
 				m.router.Trouble(n, err)
 			}
 			if len(left) == 0 {

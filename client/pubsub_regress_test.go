@@ -1333,7 +1333,7 @@ func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	addr := serverAddr(t, srv)
 	var router *recordingRouter
-	m, err := NewWithRouter(Config{Endpoints: []string{addr}, ConnectTimeout: 300 * time.Millisecond}, func(m *Mux) (Router, error) {
+	m, err := NewWithRouter(Config{Endpoints: []string{addr}, ConnectTimeout: 2 * time.Second}, func(m *Mux) (Router, error) {
 		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: addr}}
 		return router, nil
 	})
@@ -1426,7 +1426,7 @@ func TestPubSubConcurrentSubscribeOfOneName(t *testing.T) {
 	fc := fs.accept()
 	fc.expect("SUBSCRIBE", "x") // not answered yet
 	go func() { second <- ps.Subscribe(ctx, "x") }()
-	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "client.awaitChanges(")
+	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "(*PubSub).awaitChanges(")
 	select {
 	case err := <-second:
 		t.Fatalf("the second Subscribe of x returned %v before the server confirmed x", err)
@@ -1469,7 +1469,7 @@ func TestPubSubConcurrentSubscribeAfterFailure(t *testing.T) {
 	go func() { first <- ps.Subscribe(short, "x") }()
 	waitGoroutine(t, "waits for the confirmation of x", "(*pubsubHub).change(")
 	go func() { second <- ps.Subscribe(ctx, "x") }()
-	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "client.awaitChanges(")
+	waitGoroutine(t, "waits for another call's change of x (has the second Subscribe returned at once?)", "(*PubSub).awaitChanges(")
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the first Subscribe of x: %v; want its ctx's end", err)
@@ -1485,4 +1485,123 @@ func TestPubSubConcurrentSubscribeAfterFailure(t *testing.T) {
 		t.Fatalf("Subscriptions %v; want [other x]", ch)
 	}
 	publishReceived(t, m, ps, "x")
+}
+
+// A subscriber closed while its own Subscribe waits for the hub's dial:
+// the dial keeps its connection (the subscriber leaves the hub's
+// subscribers only in the turn, which the Subscribe holds), the SUBSCRIBE
+// goes out on it, and the connection is closed once the Close's part in
+// the turn has run. (A first version of the Close that does not wait for
+// the turn took the subscriber out at once: the dial then discarded its
+// connection for want of subscribers and the Subscribe dialled again, at
+// once, for as long as its ctx let it. Found by a review.) A fake server,
+// to hold the dial.
+func TestPubSubCloseDuringOwnSubscribesDial(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	ps := m.PubSub(PubSubOptions{})
+	done := make(chan error, 1)
+	go func() { done <- ps.Subscribe(ctx, "x") }()
+	waitGoroutine(t, "waits for the dial in pubsubHub.change", "(*pubsubHub).connection(", "(*pubsubHub).change(")
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fc := fs.accept() // the dial's handshake
+	fc.expect("SUBSCRIBE", "x")
+	// The Close's part in the turn may have closed the connection already
+	// (the Subscribe lets go of the turn once its SUBSCRIBE is written).
+	_, _ = fc.nc.Write(resp.AppendValue(nil, resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1))))
+	if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+		t.Fatalf("Subscribe x during its subscriber's Close: %v; want nil or ErrClosed", err)
+	}
+	h := m.single.hub
+	waitFor(t, "the connection to be closed with its last subscriber", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.conn == nil && h.dialing == nil && len(h.subs) == 0
+	})
+	select {
+	case <-fs.conns:
+		t.Fatal("the hub dialled again")
+	default:
+	}
+}
+
+// When the hub comes to hold no subscription while it is reconnecting
+// (the server is down and the subscriber unsubscribes everything), the
+// reconnect loop stops, and the subscriber is not told of a loss when it
+// next subscribes: it missed nothing. The loop used to dial for as long
+// as the server was down, and the next connection told it. (Found by a
+// review.)
+func TestPubSubReconnectStopsWhenNothingHeld(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, ConnectTimeout: 3 * time.Second, ConnectRetry: 1})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	waitFor(t, "the reconnect loop to start", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.retrying
+	})
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_ = ps.Unsubscribe(short, "a") // the hub drops a whatever the server says: it is not there
+	if ch, _, _ := ps.Subscriptions(); len(ch) != 0 {
+		t.Fatalf("after Unsubscribe a the subscriber lists %v", ch)
+	}
+	waitFor(t, "the reconnect loop to stop", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return !h.retrying
+	})
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Subscribe(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	publishReceived(t, m, ps, "b") // next: no KindReconnected before it
+}
+
+// A subscriber that pinged stays one of the hub's when a later Subscribe
+// of it fails (refused): the connection it alone keeps stays open. The
+// undoing of a failed Subscribe used to take a subscriber holding nothing
+// out of the hub, and close the connection. (Found by a review.)
+func TestPubSubPingerKeptAfterFailedSubscribe(t *testing.T) {
+	srv := startServer(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "u", Password: "pw", Rules: []string{"~*", "&a", "+@all"}}},
+	})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Username: "u", Password: "pw"})
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	if err := ps.Ping(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	h := m.single.hub
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	if err := ps.Subscribe(ctx, "forbidden"); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("Subscribe forbidden: %v; want NOPERM", err)
+	}
+	h.mu.Lock()
+	kept, member := h.conn == c && !c.isDead(), h.subs[ps]
+	h.mu.Unlock()
+	if !kept || !member {
+		t.Fatalf("after a refused Subscribe: connection kept %v, pinger still a subscriber %v; want both", kept, member)
+	}
+	if err := ps.Ping(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
 }
