@@ -244,7 +244,7 @@ func (ps *PubSub) change(ctx context.Context, kind subKind, add bool, names []st
 		}
 		ps.mu.Unlock()
 		if len(todo) > 0 {
-			err := ps.apply(ctx, kind, add, todo, hubs)
+			err := userErr(ps.apply(ctx, kind, add, todo, hubs))
 			ps.mu.Lock()
 			for _, name := range todo {
 				if busy[name] == mine {
@@ -405,7 +405,7 @@ func (ps *PubSub) Ping(ctx context.Context, msg string) error {
 	if ps.m.single != nil {
 		h = ps.m.single.hub
 	}
-	return h.ping(ctx, ps, msg)
+	return userErr(h.ping(ctx, ps, msg))
 }
 
 // Close unsubscribes everything and stops the subscriber; Receive then

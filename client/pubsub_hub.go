@@ -108,13 +108,22 @@ func (h *pubsubHub) lock(ctx context.Context) error {
 }
 
 // waitError is ctx's error for a change whose ctx ended while it waited
-// for something that was not the node's doing: the hub's turn, or a dial
-// (which tells the router of its own failure). It unwraps to ctx's error.
-// A re-homing does not count it as the node's trouble.
+// for the hub's turn or for a dial in progress: not the node's doing (a
+// dial that fails to connect tells the router itself). A re-homing does
+// not count it as the node's trouble. It unwraps to ctx's error, and the
+// API returns ctx's error itself (see userErr).
 type waitError struct{ err error }
 
 func (e *waitError) Error() string { return e.err.Error() }
 func (e *waitError) Unwrap() error { return e.err }
+
+// userErr is err as the API returns it: a waitError's ctx error itself.
+func userErr(err error) error {
+	if we, ok := err.(*waitError); ok {
+		return we.err
+	}
+	return err
+}
 
 // unlock ends the turn.
 func (h *pubsubHub) unlock() { <-h.turn }
@@ -180,9 +189,6 @@ func (h *pubsubHub) change(ctx context.Context, ps *PubSub, kind subKind, add bo
 		unsent := server
 		var c *psConn
 		c, err = h.connection(ctx)
-		if err != nil && err == ctx.Err() {
-			err = &waitError{err: err}
-		}
 		switch {
 		case err != nil:
 		case add:
@@ -396,6 +402,19 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	return kept
 }
 
+// takeDroppedLocked returns the open subscribers a renewal dropped names
+// of, to be told, and forgets them all. The caller holds h.mu.
+func (h *pubsubHub) takeDroppedLocked() []*PubSub {
+	var tell []*PubSub
+	for ps := range h.dropped {
+		if h.subs[ps] {
+			tell = append(tell, ps)
+		}
+	}
+	clear(h.dropped)
+	return tell
+}
+
 // holdsNamesLocked reports whether the hub holds any subscription, for
 // anyone. The caller holds h.mu.
 func (h *pubsubHub) holdsNamesLocked() bool {
@@ -517,6 +536,7 @@ func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 // dial, say), so that Close never waits for a dial: see inTurn.
 func (h *pubsubHub) remove(ps *PubSub) {
 	h.mu.Lock()
+	delete(h.dropped, ps) // not to be told: it is closed
 	var gone [kindCount][]string
 	for kind, m := range h.names {
 		for name, e := range m {
@@ -537,7 +557,6 @@ func (h *pubsubHub) remove(ps *PubSub) {
 		// (and be dialled again, at once) if the subscribers were gone.
 		delete(h.subs, ps)
 		delete(h.pingers, ps)
-		delete(h.dropped, ps)
 		c := h.conn
 		if len(h.subs) == 0 {
 			h.conn = nil
@@ -617,7 +636,7 @@ func (h *pubsubHub) connection(ctx context.Context) (*psConn, error) {
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, &waitError{err: ctx.Err()}
 		}
 		h.mu.Lock()
 		err := h.dialErr
@@ -705,21 +724,19 @@ func (h *pubsubHub) dial(done chan struct{}) {
 	h.dialing = nil
 	var tell []*PubSub
 	if err == nil && h.conn == c && h.missed {
-		// Told: the subscribers that hold something here (one that
-		// unsubscribed everything meanwhile missed nothing), and those
-		// whose names a renewal dropped.
+		// Told: the subscribers of what was renewed (one that
+		// unsubscribed everything meanwhile, or only subscribes now,
+		// missed nothing), and those whose names a renewal dropped.
 		h.missed = false
-		told := h.dropped
-		h.dropped = map[*PubSub]bool{}
-		for ps := range told {
-			if h.subs[ps] {
-				tell = append(tell, ps)
-			}
+		tell = h.takeDroppedLocked()
+		told := map[*PubSub]bool{}
+		for _, ps := range tell {
+			told[ps] = true
 		}
-		for _, m := range h.names {
+		for _, m := range renewed.entries {
 			for _, e := range m {
 				for ps := range e.subs {
-					if !told[ps] {
+					if !told[ps] && h.subs[ps] {
 						told[ps] = true
 						tell = append(tell, ps)
 					}
@@ -977,13 +994,19 @@ func (h *pubsubHub) reconnectLoop() {
 	for attempt := 1; ; attempt++ {
 		h.mu.Lock()
 		if h.m.closed.Load() || len(h.subs) == 0 || !h.holdsNamesLocked() || (h.conn != nil && !h.conn.isDead()) {
-			// Nothing held (everything unsubscribed meanwhile): nothing to
-			// renew; whoever needs a connection next dials it.
+			// Nothing held (everything unsubscribed meanwhile, or
+			// refused): nothing to renew; whoever needs a connection next
+			// dials it. Those whose names a renewal refused are told now.
 			h.retrying = false
+			var tell []*PubSub
 			if !h.holdsNamesLocked() {
 				h.missed = false
+				tell = h.takeDroppedLocked()
 			}
 			h.mu.Unlock()
+			for _, ps := range tell {
+				ps.notifyReconnected()
+			}
 			return
 		}
 		wait := h.startDialLocked()
@@ -1129,8 +1152,8 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			}
 			// Not the node's trouble: a refusal, a subscriber closed, or
 			// this attempt's time spent waiting for the hub's turn or for
-			// a dial (which told the router itself if it failed). Time
-			// spent waiting for the node's confirmation is.
+			// a dial in progress. Time spent waiting for the node's
+			// confirmation is, and so is a failed dial or renewal.
 			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !errors.As(err, new(*waitError)) {
 				m.router.Trouble(n, err)
 			}
