@@ -375,19 +375,10 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	h.mu.Unlock()
 	h.inTurn(func() {
 		h.mu.Lock()
-		c := h.conn
-		if !h.holdsAnyLocked(ps) && !h.pingers[ps] {
-			delete(h.subs, ps)
-			if len(h.subs) == 0 {
-				h.conn = nil
-				h.missed = false
-				h.mu.Unlock()
-				if c != nil {
-					c.fail(ErrClosed)
-				}
-				return
-			}
+		if !h.holdsAnyLocked(ps) && !h.pingers[ps] && h.leftLastLocked(ps) {
+			return
 		}
+		c := h.conn
 		var still []string
 		for _, name := range gone {
 			if h.names[kind][name] == nil { // not taken again meanwhile
@@ -555,18 +546,10 @@ func (h *pubsubHub) remove(ps *PubSub) {
 		// ps leaves the subscribers only in the turn: a change holding it
 		// may be waiting for a dial, which would discard its connection
 		// (and be dialled again, at once) if the subscribers were gone.
-		delete(h.subs, ps)
-		delete(h.pingers, ps)
-		c := h.conn
-		if len(h.subs) == 0 {
-			h.conn = nil
-			h.missed = false
-			h.mu.Unlock()
-			if c != nil {
-				c.fail(ErrClosed)
-			}
+		if h.leftLastLocked(ps) {
 			return
 		}
+		c := h.conn
 		var still [kindCount][]string
 		for kind, names := range gone {
 			for _, name := range names {
@@ -585,6 +568,25 @@ func (h *pubsubHub) remove(ps *PubSub) {
 			}
 		}
 	})
+}
+
+// leftLastLocked takes ps out of the hub's subscribers. If it was the
+// last one, it closes the connection, having released h.mu, and returns
+// true; otherwise h.mu stays held. The caller holds h.mu and the turn.
+func (h *pubsubHub) leftLastLocked(ps *PubSub) bool {
+	delete(h.subs, ps)
+	delete(h.pingers, ps)
+	if len(h.subs) > 0 {
+		return false
+	}
+	c := h.conn
+	h.conn = nil
+	h.missed = false
+	h.mu.Unlock()
+	if c != nil {
+		c.fail(ErrClosed)
+	}
+	return true
 }
 
 // inTurn runs f in the hub's turn: at once if the turn is free, otherwise
