@@ -498,6 +498,14 @@ func (ps *PubSub) wants(kind subKind, name string) bool {
 
 // notifyReconnected tells the subscriber that messages may have been missed.
 func (ps *PubSub) notifyReconnected() {
+	// Under ps.mu, as Close sets closed: nothing reaches a subscriber once
+	// its Close has returned. (Callers may hold a hub's mu: h.mu comes
+	// before ps.mu.)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return
+	}
 	select {
 	case ps.msgs <- Message{Kind: KindReconnected}:
 	default:

@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -393,15 +395,12 @@ func (h *pubsubHub) release(ps *PubSub, kind subKind, names []string, entries []
 	return kept
 }
 
-// takeDroppedLocked returns the open subscribers a renewal dropped names
-// of, to be told, and forgets them all. The caller holds h.mu.
+// takeDroppedLocked returns the subscribers a renewal dropped names of, to
+// be told (whether or not they are still the hub's: one that has left
+// since, holding nothing, still lost those names; a closed one is taken
+// out at its Close), and forgets them. The caller holds h.mu.
 func (h *pubsubHub) takeDroppedLocked() []*PubSub {
-	var tell []*PubSub
-	for ps := range h.dropped {
-		if h.subs[ps] {
-			tell = append(tell, ps)
-		}
-	}
+	tell := slices.Collect(maps.Keys(h.dropped))
 	clear(h.dropped)
 	return tell
 }
@@ -582,9 +581,13 @@ func (h *pubsubHub) leftLastLocked(ps *PubSub) bool {
 	c := h.conn
 	h.conn = nil
 	h.missed = false
+	tell := h.takeDroppedLocked()
 	h.mu.Unlock()
 	if c != nil {
 		c.fail(ErrClosed)
+	}
+	for _, ps := range tell {
+		ps.notifyReconnected()
 	}
 	return true
 }
@@ -738,7 +741,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		for _, m := range renewed.entries {
 			for _, e := range m {
 				for ps := range e.subs {
-					if !told[ps] && h.subs[ps] {
+					if !told[ps] && !renewed.rehoming[ps] && h.subs[ps] {
 						told[ps] = true
 						tell = append(tell, ps)
 					}
@@ -746,14 +749,14 @@ func (h *pubsubHub) dial(done chan struct{}) {
 			}
 		}
 	}
+	for _, ps := range tell {
+		ps.notifyReconnected() // under h.mu: all told before anyone sees the connection's next step
+	}
 	h.mu.Unlock()
 	if discard {
 		c.fail(ErrClosed)
 	}
 	close(done)
-	for _, ps := range tell {
-		ps.notifyReconnected()
-	}
 }
 
 // renewal is what a dial subscribed on its new connection: by kind, each
@@ -764,6 +767,10 @@ type renewal struct {
 	// error's prefix (NOPERM: a permission revoked; for shard channels, a
 	// slot error: the slot moved); see dial.
 	refused [kindCount][]refusedName
+	// rehoming: the subscribers of names refused with a slot error and
+	// re-homed (see dropRefusedLocked); the re-homing tells them, once
+	// those names are live on their new owner, so the dial does not.
+	rehoming map[*PubSub]bool
 }
 
 // refusedName is a name a renewal was refused, and why (an error prefix).
@@ -857,6 +864,14 @@ func (h *pubsubHub) dropRefusedLocked(renewed *renewal) {
 				continue
 			}
 			if subKind(kind) == kindShard && slotError(r.why) && h.n != nil && h.m.router.Sharded() {
+				if e != nil {
+					for ps := range e.subs {
+						if renewed.rehoming == nil {
+							renewed.rehoming = map[*PubSub]bool{}
+						}
+						renewed.rehoming[ps] = true // told by the re-homing, once the name is live again
+					}
+				}
 				h.rehomeLocked([]string{r.name}, true, nil)
 				continue
 			}
@@ -977,6 +992,11 @@ func (h *pubsubHub) lost(c *psConn) {
 func (h *pubsubHub) lostLocked(c *psConn) {
 	h.conn = nil
 	if len(h.subs) == 0 || h.m.closed.Load() || !h.holdsNamesLocked() {
+		// No reconnect: those whose names a renewal refused (on this
+		// connection, lost before it was installed) are told now.
+		for _, ps := range h.takeDroppedLocked() {
+			ps.notifyReconnected()
+		}
 		return
 	}
 	if h.n != nil && h.m.router.Sharded() {
@@ -1005,10 +1025,10 @@ func (h *pubsubHub) reconnectLoop() {
 				h.missed = false
 				tell = h.takeDroppedLocked()
 			}
-			h.mu.Unlock()
 			for _, ps := range tell {
 				ps.notifyReconnected()
 			}
+			h.mu.Unlock()
 			return
 		}
 		wait := h.startDialLocked()
@@ -1155,7 +1175,7 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			// Not the node's trouble: a refusal, a subscriber closed, or
 			// this attempt's time spent waiting for the hub's turn or for
 			// a dial in progress. Time spent waiting for the node's
-			// confirmation is, and so is a failed dial or renewal.
+			// confirmation is, as is a connection's failure.
 			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !errors.As(err, new(*waitError)) {
 				m.router.Trouble(n, err)
 			}

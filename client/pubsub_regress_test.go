@@ -336,9 +336,16 @@ func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		err := c.do(short)
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("%s waiting for the turn: %v; want its ctx's deadline", c.name, err)
+		if err != context.DeadlineExceeded { // the bare error, as ctx.Err() is
+			t.Fatalf("%s waiting for the turn: %v (%T); want its ctx's deadline", c.name, err, err)
 		}
+	}
+	if err := func() error { // Ping too
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		return ps.Ping(short, "")
+	}(); err != context.DeadlineExceeded {
+		t.Fatalf("Ping waiting for the turn: %v (%T); want its ctx's deadline", err, err)
 	}
 	h.unlock()
 	if !ps.wants(kindChannel, "held") || ps.wants(kindChannel, "new") {
@@ -1599,4 +1606,33 @@ func TestPubSubPingerKeptAfterFailedSubscribe(t *testing.T) {
 	if err := ps.Ping(ctx, "again"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A reconnect tells of the loss only the subscribers of what it renewed:
+// one that only pinged missed nothing. It used to tell every subscriber of
+// the hub. (Found by a review.)
+func TestPubSubReconnectTellsOnlyHolders(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	ctx := testCtx(t)
+	holder, pinger := m.PubSub(PubSubOptions{}), m.PubSub(PubSubOptions{})
+	defer holder.Close()
+	defer pinger.Close()
+	if err := holder.Subscribe(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pinger.Ping(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	nextOfKind(t, holder, KindReconnected)
+	h := m.single.hub
+	h.mu.Lock() // the dial tells everyone under the lock: all told by now
+	h.mu.Unlock()
+	if pinger.reconnected.Load() || len(pinger.msgs) > 0 {
+		t.Fatal("the subscriber that only pinged was told of the loss")
+	}
+	publishReceived(t, m, holder, "a")
 }
