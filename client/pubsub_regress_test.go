@@ -54,11 +54,7 @@ func TestPubSubChangeAfterClose(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	keep := m.PubSub(PubSubOptions{})
-	defer keep.Close()
-	if err := keep.Subscribe(ctx, "keep"); err != nil {
-		t.Fatal(err)
-	}
+	subscriber(t, m, "keep") // keeps the connection open
 	h := m.single.hub
 	ps := m.PubSub(PubSubOptions{})
 
@@ -319,11 +315,7 @@ func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "held"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "held")
 	h := m.single.hub
 	h.turn <- struct{}{} // the change before: takes its time
 	for _, c := range []struct {
@@ -458,11 +450,7 @@ func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "ch"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "ch")
 	var once sync.Once
 	hooked := make(chan struct{})
 	setAfterRenew(t, func(_ *pubsubHub, c *psConn) {
@@ -582,11 +570,7 @@ func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "ch"); err != nil {
-		t.Fatal(err)
-	}
+	subscriber(t, m, "ch")
 	h := m.single.hub
 	var once sync.Once
 	fired := make(chan struct{})
@@ -800,11 +784,7 @@ func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeDuringReconnect(t, srv, m, old)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "new"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "new")
 	if _, err := m.Database(0).Do(ctx, "PUBLISH", "new", "hi"); err != nil {
 		t.Fatal(err)
 	}
@@ -819,11 +799,7 @@ func TestPubSubSubscriptions(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "c", "a", "b"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "c", "a", "b")
 	if err := ps.PSubscribe(ctx, "p*"); err != nil {
 		t.Fatal(err)
 	}
@@ -853,11 +829,7 @@ func TestPubSubBusyDuringRenewalDropsNothing(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "ch"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "ch")
 	if _, err := srv.Do(ctx, "CONFIG", "SET", "busy-reply-threshold", "20"); err != nil {
 		t.Fatal(err)
 	}
@@ -1119,11 +1091,7 @@ func TestPubSubSocketTimeout(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, SocketTimeout: 300 * time.Millisecond})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "a")
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -1191,11 +1159,7 @@ func TestPubSubPingerIsASubscriber(t *testing.T) {
 		t.Fatal("the pub/sub connection is still open after its only user, a pinger, closed")
 	}
 
-	sub := m.PubSub(PubSubOptions{})
-	defer sub.Close()
-	if err := sub.Subscribe(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
+	sub := subscriber(t, m, "a")
 	pinger = m.PubSub(PubSubOptions{})
 	defer pinger.Close()
 	c = conn()
@@ -1238,11 +1202,7 @@ func TestPubSubNoReconnectWithoutSubscriptions(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "a")
 	if err := ps.Unsubscribe(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -1383,11 +1343,7 @@ func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
 	ctx := testCtx(t)
-	keep := m.PubSub(PubSubOptions{})
-	defer keep.Close()
-	if err := keep.Subscribe(ctx, "keep"); err != nil {
-		t.Fatal(err)
-	}
+	keep := subscriber(t, m, "keep")
 	ps := m.PubSub(PubSubOptions{})
 	if err := ps.Subscribe(ctx, "a"); err != nil {
 		t.Fatal(err)
@@ -1541,11 +1497,7 @@ func TestPubSubReconnectStopsWhenNothingHeld(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, ConnectTimeout: 3 * time.Second, ConnectRetry: 1})
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	if err := ps.Subscribe(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "a")
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -1635,4 +1587,16 @@ func TestPubSubReconnectTellsOnlyHolders(t *testing.T) {
 		t.Fatal("the subscriber that only pinged was told of the loss")
 	}
 	publishReceived(t, m, holder, "a")
+}
+
+// subscriber returns a subscriber of m that has subscribed channels (with
+// ctx testCtx(t)); it is closed at the end of the test.
+func subscriber(t *testing.T, m *Mux, channels ...string) *PubSub {
+	t.Helper()
+	ps := m.PubSub(PubSubOptions{})
+	t.Cleanup(func() { _ = ps.Close() })
+	if err := ps.Subscribe(testCtx(t), channels...); err != nil {
+		t.Fatalf("Subscribe %v: %v", channels, err)
+	}
+	return ps
 }
