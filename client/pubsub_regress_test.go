@@ -58,7 +58,7 @@ func TestPubSubChangeAfterClose(t *testing.T) {
 	h := m.single.hub
 	ps := m.PubSub(PubSubOptions{})
 
-	h.turn <- struct{}{}
+	release := holdTurn(t, h)
 	done := make(chan error, 1)
 	go func() { done <- ps.Subscribe(ctx, "ch") }()
 	waitBlockedInChange(t)
@@ -67,7 +67,7 @@ func TestPubSubChangeAfterClose(t *testing.T) {
 	close(ps.done)
 	ps.hubs = map[*pubsubHub]bool{}
 	ps.mu.Unlock()
-	h.unlock()
+	release()
 
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe of a subscriber closed meanwhile: %v, want ErrClosed", err)
@@ -317,7 +317,7 @@ func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "held")
 	h := m.single.hub
-	h.turn <- struct{}{} // the change before: takes its time
+	release := holdTurn(t, h) // the change before: takes its time
 	for _, c := range []struct {
 		name string
 		do   func(context.Context) error
@@ -339,7 +339,7 @@ func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
 	}(); err != context.DeadlineExceeded {
 		t.Fatalf("Ping waiting for the turn: %v (%T); want its ctx's deadline", err, err)
 	}
-	h.unlock()
+	release()
 	if !ps.wants(kindChannel, "held") || ps.wants(kindChannel, "new") {
 		t.Fatalf("after the timed-out changes %v; want held and not new", ps)
 	}
@@ -1315,13 +1315,13 @@ func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := m.Node(addr).hub
-	h.turn <- struct{}{} // the re-homing's changes wait for it until their attempt's time is up
+	release := holdTurn(t, h) // the re-homing's changes wait for it until their attempt's time is up
 	routed := router.routes.Load()
 	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the re-homing to try a second time", func() bool { return router.routes.Load() >= routed+2 })
-	h.unlock()
+	release()
 	nextOfKind(t, ps, KindReconnected)
 	if n, err := Int64(m.Database(0).Do(ctx, "SPUBLISH", "a", "hi")); err != nil || n != 1 {
 		t.Fatalf("SPUBLISH a after the re-homing reached %d, %v; want 1", n, err)
@@ -1349,13 +1349,7 @@ func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := m.single.hub
-	h.turn <- struct{}{}
-	held := true
-	defer func() {
-		if held {
-			h.unlock()
-		}
-	}()
+	release := holdTurn(t, h)
 	closed := make(chan error, 1)
 	go func() { closed <- ps.Close() }()
 	select {
@@ -1366,8 +1360,7 @@ func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close still waits for the hub's turn after 10 s")
 	}
-	h.unlock()
-	held = false
+	release()
 	waitFor(t, "a to be unsubscribed once the turn is free", func() bool { return numsub(t, m, "a", "keep") == "0 1" })
 	publishReceived(t, m, keep, "keep")
 }
@@ -1599,4 +1592,16 @@ func subscriber(t *testing.T, m *Mux, channels ...string) *PubSub {
 		t.Fatalf("Subscribe %v: %v", channels, err)
 	}
 	return ps
+}
+
+// holdTurn takes h's turn, as a change would, and returns the function
+// that gives it back; it is given back at the end of the test if the test
+// has not (a failed check must not leave it held: the subscribers' Close,
+// and the Mux's, would wait for it for ever).
+func holdTurn(t *testing.T, h *pubsubHub) (release func()) {
+	h.turn <- struct{}{}
+	var once sync.Once
+	release = func() { once.Do(h.unlock) }
+	t.Cleanup(release)
+	return release
 }
