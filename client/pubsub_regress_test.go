@@ -1605,3 +1605,41 @@ func holdTurn(t *testing.T, h *pubsubHub) (release func()) {
 	t.Cleanup(release)
 	return release
 }
+
+// Two calls unsubscribing one channel at once: the second returns only
+// once the first's UNSUBSCRIBE is confirmed, as Unsubscribe promises. A
+// fake server, to hold the confirmation back.
+func TestPubSubConcurrentUnsubscribeOfOneName(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	fs.commands = true // a pub/sub connection does not ask COMMAND
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- ps.Subscribe(ctx, "x", "keep") }()
+	fc := fs.accept()
+	fc.expect("SUBSCRIBE", "x", "keep")
+	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)), resp.Push(resp.Bulk("subscribe"), resp.Bulk("keep"), resp.Int(2)))
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	go func() { first <- ps.Unsubscribe(ctx, "x") }()
+	fc.expect("UNSUBSCRIBE", "x") // not answered yet
+	go func() { second <- ps.Unsubscribe(ctx, "x") }()
+	waitGoroutine(t, "waits for another call's change of x (has the second Unsubscribe returned at once?)", "(*PubSub).awaitChanges(")
+	select {
+	case err := <-second:
+		t.Fatalf("the second Unsubscribe of x returned %v before the server confirmed it", err)
+	default:
+	}
+	fc.reply(resp.Push(resp.Bulk("unsubscribe"), resp.Bulk("x"), resp.Int(1)))
+	for _, done := range []chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ch, _, _ := ps.Subscriptions(); !slices.Equal(ch, []string{"keep"}) {
+		t.Fatalf("Subscriptions %v; want [keep]", ch)
+	}
+}
