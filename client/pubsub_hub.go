@@ -75,7 +75,6 @@ type pubsubHub struct {
 	dialing  chan struct{}                   // guarded by mu: closed when the dial in progress ends
 	dialErr  error                           // guarded by mu: the last dial's error
 	retrying bool                            // guarded by mu: the reconnect loop is running
-	pings    int                             // guarded by mu: Pings waiting for a connection
 	pingers  map[*PubSub]bool                // guarded by mu: subscribers that pinged (kept in subs, holding names or not, until they close)
 	dropped  map[*PubSub]bool                // guarded by mu: subscribers a renewal dropped names of, to be told with the others (see dial)
 	missed   bool                            // guarded by mu: a connection with subscriptions was lost; tell on the next one
@@ -405,6 +404,15 @@ func (h *pubsubHub) takeDroppedLocked() []*PubSub {
 	return tell
 }
 
+// tellDroppedLocked tells the subscribers a renewal dropped names of, when
+// no reconnect is to tell them (see takeDroppedLocked). The caller holds
+// h.mu.
+func (h *pubsubHub) tellDroppedLocked() {
+	for _, ps := range h.takeDroppedLocked() {
+		ps.notifyReconnected()
+	}
+}
+
 // holdsNamesLocked reports whether the hub holds any subscription, for
 // anyone. The caller holds h.mu.
 func (h *pubsubHub) holdsNamesLocked() bool {
@@ -495,14 +503,10 @@ func (h *pubsubHub) ping(ctx context.Context, ps *PubSub, msg string) error {
 		h.unlock()
 		return ErrClosed
 	}
-	h.subs[ps] = true
+	h.subs[ps] = true // so a dial keeps its connection for us (see dial)
 	h.pingers[ps] = true
-	h.pings++ // a dial with no subscriber left keeps its connection for us (see dial)
 	h.mu.Unlock()
 	c, err := h.connection(ctx)
-	h.mu.Lock()
-	h.pings--
-	h.mu.Unlock()
 	var w *psWaiter
 	if err == nil {
 		args := []string{"PING"}
@@ -581,13 +585,10 @@ func (h *pubsubHub) leftLastLocked(ps *PubSub) bool {
 	c := h.conn
 	h.conn = nil
 	h.missed = false
-	tell := h.takeDroppedLocked()
+	h.tellDroppedLocked()
 	h.mu.Unlock()
 	if c != nil {
 		c.fail(ErrClosed)
-	}
-	for _, ps := range tell {
-		ps.notifyReconnected()
 	}
 	return true
 }
@@ -701,9 +702,9 @@ func (h *pubsubHub) dial(done chan struct{}) {
 			err = ErrClosed
 		case h.conn != nil && !h.conn.isDead():
 			// Someone else's connection is live: keep that one.
-		case len(h.subs) == 0 && h.pings == 0:
-			// Every subscriber has left meanwhile, and no Ping waits for
-			// it: kept, it would stay open for no one.
+		case len(h.subs) == 0:
+			// Every subscriber has left meanwhile (a Ping waiting for it
+			// is one): kept, it would stay open for no one.
 			h.missed = false
 		default:
 			discard = false
@@ -864,13 +865,11 @@ func (h *pubsubHub) dropRefusedLocked(renewed *renewal) {
 				continue
 			}
 			if subKind(kind) == kindShard && slotError(r.why) && h.n != nil && h.m.router.Sharded() {
-				if e != nil {
-					for ps := range e.subs {
-						if renewed.rehoming == nil {
-							renewed.rehoming = map[*PubSub]bool{}
-						}
-						renewed.rehoming[ps] = true // told by the re-homing, once the name is live again
+				for ps := range e.subs {
+					if renewed.rehoming == nil {
+						renewed.rehoming = map[*PubSub]bool{}
 					}
+					renewed.rehoming[ps] = true // told by the re-homing, once the name is live again
 				}
 				h.rehomeLocked([]string{r.name}, true, nil)
 				continue
@@ -994,9 +993,7 @@ func (h *pubsubHub) lostLocked(c *psConn) {
 	if len(h.subs) == 0 || h.m.closed.Load() || !h.holdsNamesLocked() {
 		// No reconnect: those whose names a renewal refused (on this
 		// connection, lost before it was installed) are told now.
-		for _, ps := range h.takeDroppedLocked() {
-			ps.notifyReconnected()
-		}
+		h.tellDroppedLocked()
 		return
 	}
 	if h.n != nil && h.m.router.Sharded() {
@@ -1015,18 +1012,14 @@ func (h *pubsubHub) lostLocked(c *psConn) {
 func (h *pubsubHub) reconnectLoop() {
 	for attempt := 1; ; attempt++ {
 		h.mu.Lock()
-		if h.m.closed.Load() || len(h.subs) == 0 || !h.holdsNamesLocked() || (h.conn != nil && !h.conn.isDead()) {
-			// Nothing held (everything unsubscribed meanwhile, or
-			// refused): nothing to renew; whoever needs a connection next
-			// dials it. Those whose names a renewal refused are told now.
+		held := h.holdsNamesLocked()
+		if h.m.closed.Load() || len(h.subs) == 0 || !held || (h.conn != nil && !h.conn.isDead()) {
 			h.retrying = false
-			var tell []*PubSub
-			if !h.holdsNamesLocked() {
+			if !held {
+				// Everything unsubscribed meanwhile, or refused: nothing
+				// to renew; whoever needs a connection next dials it.
 				h.missed = false
-				tell = h.takeDroppedLocked()
-			}
-			for _, ps := range tell {
-				ps.notifyReconnected()
+				h.tellDroppedLocked()
 			}
 			h.mu.Unlock()
 			return
