@@ -87,6 +87,15 @@ func serverAddr(t testing.TB, srv *redisserver.Server) string {
 	return p.Addr()
 }
 
+// serverMux starts a private redis-server with default options and
+// returns it with a Mux (default Config) connected to it (through
+// serverAddr); both are closed at the end of the test.
+func serverMux(t testing.TB) (*redisserver.Server, *Mux) {
+	t.Helper()
+	srv := startServer(t, redisserver.Options{})
+	return srv, newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+}
+
 // newMux returns a Mux connected to addr, closed at the end of the test.
 func newMux(t testing.TB, cfg Config) *Mux {
 	t.Helper()

@@ -51,8 +51,7 @@ func waitGoroutine(t *testing.T, what string, frames ...string) {
 // the hub finds nothing yet: with another subscriber keeping the connection
 // open it is a no-op).
 func TestPubSubChangeAfterClose(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	subscriber(t, m, "keep") // keeps the connection open
 	h := m.single.hub
@@ -236,8 +235,7 @@ func TestShardSubscribeSurvivesLostConnection(t *testing.T) {
 // channel used to stay subscribed on the new connection for as long as
 // the hub lived: PUBLISH counted it, and its messages were dropped.
 func TestPubSubCloseDuringReconnect(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	keep := m.PubSub(PubSubOptions{})
 	defer keep.Close()
@@ -312,8 +310,7 @@ func TestPubSubSUnsubscribeAnsweredMoved(t *testing.T) {
 // the name unsubscribed, Unsubscribe leaves it subscribed, and both can be
 // tried again. They used to wait for the turn whatever their ctx.
 func TestPubSubChangeHonoursCtxWaitingForTurn(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "held")
 	h := m.single.hub
@@ -422,8 +419,7 @@ func TestPubSubSUnsubscribeMovedAfterServerPush(t *testing.T) {
 // subscriptions for subscribers all gone, is closed instead of installed.
 // It used to stay open, subscribed to nothing, for the Mux's lifetime.
 func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	if err := ps.Subscribe(ctx, "ch"); err != nil {
@@ -447,8 +443,7 @@ func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
 // before the hub installed it: the dial fails, the hub reconnects and
 // renews them again, and messages arrive.
 func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "ch")
 	var once sync.Once
@@ -482,8 +477,7 @@ func TestPubSubConnectionLostBeforeInstalled(t *testing.T) {
 // message of it reaches the subscriber from then on): with Confirmations,
 // it is told so.
 func TestPubSubUnsubscribeTimedOutConfirms(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{Confirmations: true})
 	defer ps.Close()
@@ -524,8 +518,7 @@ func setAfterRenew(t *testing.T, hook func(*pubsubHub, *psConn)) {
 // finds no subscriber and no Ping waiting, closes its connection instead of
 // installing it. It used to install it, open for no one.
 func TestPubSubFirstSubscribeGivenUpDuringDial(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
@@ -567,8 +560,7 @@ func TestPubSubFirstSubscribeGivenUpDuringDial(t *testing.T) {
 // marked running, started none, and the subscriber stayed without a
 // connection for good.
 func TestPubSubLossAsReconnectLoopEnds(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	subscriber(t, m, "ch")
 	h := m.single.hub
@@ -651,10 +643,8 @@ func fakeShardSubscriber(t *testing.T, channels ...string) (*PubSub, *fakeServer
 // were dropped. Holding the old connection's lock stands for the reader
 // preempted there; a fake server, to hold the SUBSCRIBE's reply back.
 func TestPubSubInFlightSubscribeNotRenewed(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	keep := m.PubSub(PubSubOptions{})
 	defer keep.Close()
 	done := make(chan error, 1)
@@ -702,10 +692,8 @@ func TestPubSubInFlightSubscribeNotRenewed(t *testing.T) {
 // say): the rest of the undoing is done in the background. It used to
 // wait for the turn whatever its ctx.
 func TestPubSubFailedSubscribeHonoursCtx(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -776,8 +764,7 @@ func TestPubSubRenewalRefusedForOneName(t *testing.T) {
 // A loss whose reconnect ends with no subscriber left (all closed meanwhile)
 // is not told to the next, new subscriber, who missed nothing.
 func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	old := m.PubSub(PubSubOptions{})
 	if err := old.Subscribe(ctx, "ch"); err != nil {
@@ -796,8 +783,7 @@ func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
 // Subscriptions lists what the subscriber holds, by kind, sorted; nothing
 // once closed.
 func TestPubSubSubscriptions(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "c", "a", "b")
 	if err := ps.PSubscribe(ctx, "p*"); err != nil {
@@ -826,8 +812,7 @@ func TestPubSubSubscriptions(t *testing.T) {
 // every name: the subscriber lost all its subscriptions for good. (Found
 // by a review.)
 func TestPubSubBusyDuringRenewalDropsNothing(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "ch")
 	if _, err := srv.Do(ctx, "CONFIG", "SET", "busy-reply-threshold", "20"); err != nil {
@@ -915,8 +900,7 @@ func TestPubSubRehomeRefusedIsDropped(t *testing.T) {
 // PUBLISH counted it, its messages were read and thrown away. (Found by a
 // review.)
 func TestPubSubUnsubscribeAnsweredBusy(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	keep := m.PubSub(PubSubOptions{})
 	defer keep.Close()
@@ -1134,8 +1118,7 @@ func TestPubSubSocketTimeout(t *testing.T) {
 // connection used to stay open for no one after the Close, and the last
 // (other) subscriber's Close failed the Ping with ErrClosed.
 func TestPubSubPingerIsASubscriber(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	h := m.single.hub
 	conn := func() *psConn {
@@ -1199,8 +1182,7 @@ func TestPubSubPingerIsASubscriber(t *testing.T) {
 // It used to reconnect for a subscriber that had only pinged (or had
 // unsubscribed everything), and tell it it may have missed messages.
 func TestPubSubNoReconnectWithoutSubscriptions(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := subscriber(t, m, "a")
 	if err := ps.Unsubscribe(ctx, "a"); err != nil {
@@ -1235,10 +1217,8 @@ func TestPubSubNoReconnectWithoutSubscriptions(t *testing.T) {
 // messages. It used to get the dead connection's message, which could
 // come after the new connection's. A fake server, to put both in one read.
 func TestPubSubNothingHandledAfterFailure(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	done := make(chan error, 1)
@@ -1340,8 +1320,7 @@ func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 // the turn (unsubscribing its channels) is done once the turn is free. It
 // used to wait for the turn: up to (ConnectRetry+1) x ConnectTimeout.
 func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	keep := subscriber(t, m, "keep")
 	ps := m.PubSub(PubSubOptions{})
@@ -1371,10 +1350,8 @@ func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 // once, the name being recorded already. A fake server, to hold the
 // confirmation back.
 func TestPubSubConcurrentSubscribeOfOneName(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	first, second := make(chan error, 1), make(chan error, 1)
@@ -1403,8 +1380,7 @@ func TestPubSubConcurrentSubscribeOfOneName(t *testing.T) {
 // on a paused server), the second, which waited for it, subscribes the
 // channel itself.
 func TestPubSubConcurrentSubscribeAfterFailure(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
@@ -1453,10 +1429,8 @@ func TestPubSubConcurrentSubscribeAfterFailure(t *testing.T) {
 // once, for as long as its ctx let it. Found by a review.) A fake server,
 // to hold the dial.
 func TestPubSubCloseDuringOwnSubscribesDial(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	ps := m.PubSub(PubSubOptions{})
 	done := make(chan error, 1)
 	go func() { done <- ps.Subscribe(ctx, "x") }()
@@ -1557,8 +1531,7 @@ func TestPubSubPingerKeptAfterFailedSubscribe(t *testing.T) {
 // one that only pinged missed nothing. It used to tell every subscriber of
 // the hub. (Found by a review.)
 func TestPubSubReconnectTellsOnlyHolders(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	holder, pinger := m.PubSub(PubSubOptions{}), m.PubSub(PubSubOptions{})
 	defer holder.Close()
@@ -1610,10 +1583,8 @@ func holdTurn(t *testing.T, h *pubsubHub) (release func()) {
 // once the first's UNSUBSCRIBE is confirmed, as Unsubscribe promises. A
 // fake server, to hold the confirmation back.
 func TestPubSubConcurrentUnsubscribeOfOneName(t *testing.T) {
-	fs, cfg := newFake(t)
-	m := newMux(t, cfg)
+	fs, m := fakePubSubMux(t)
 	ctx := testCtx(t)
-	fs.commands = true // a pub/sub connection does not ask COMMAND
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
 	first, second := make(chan error, 1), make(chan error, 1)
@@ -1642,4 +1613,15 @@ func TestPubSubConcurrentUnsubscribeOfOneName(t *testing.T) {
 	if ch, _, _ := ps.Subscriptions(); !slices.Equal(ch, []string{"keep"}) {
 		t.Fatalf("Subscriptions %v; want [keep]", ch)
 	}
+}
+
+// fakePubSubMux returns a fake server and a Mux that dials it, for a
+// pub/sub test (the fake does not expect COMMAND: a pub/sub connection
+// does not ask it); the Mux is closed at the end of the test.
+func fakePubSubMux(t *testing.T) (*fakeServer, *Mux) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	fs.commands = true
+	return fs, m
 }

@@ -126,8 +126,7 @@ func TestPubSubRouting(t *testing.T) {
 // told how many; the fast subscriber and the shared connection's commands
 // are not slowed down.
 func TestPubSubSlowSubscriber(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	db := m.Database(0)
 	slow := m.PubSub(PubSubOptions{BufferSize: 10})
@@ -171,8 +170,7 @@ func TestPubSubSlowSubscriber(t *testing.T) {
 // Kill and restart the server: the subscriber is told it reconnected, its
 // subscriptions are back, and new messages arrive.
 func TestPubSubReconnect(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	db := m.Database(0)
 	ps := m.PubSub(PubSubOptions{})
@@ -231,8 +229,7 @@ func TestPubSubReconnect(t *testing.T) {
 // the server must end up subscribed whenever Subscribe said so (the hub's
 // SUBSCRIBE and UNSUBSCRIBE reach the server in the order it decided them).
 func TestPubSubJoinWhileLeaving(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	db := m.Database(0)
 	for i := 0; i < 300; i++ {
@@ -263,8 +260,7 @@ func TestPubSubJoinWhileLeaving(t *testing.T) {
 
 // Shard channels on a single server (Redis 7 has SSUBSCRIBE there too).
 func TestPubSubShardChannels(t *testing.T) {
-	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	_, m := serverMux(t)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	if err := ps.SSubscribe(ctx, "orders"); err != nil {
