@@ -23,11 +23,14 @@
 // The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7),
 // asked of several nodes at once (masters, then replicas, then the seeds):
 // the view most of them agree on wins, so one stale node cannot mislead
-// the client, and one that hangs does not hold the others up. It is refreshed, one refresh at
-// a time, after MOVED, ASK, TRYAGAIN, CLUSTERDOWN and connection failures
-// (a node that refuses connections included), and every RefreshInterval; a
-// MOVED updates its slot at once. ASK sends ASKING and the command
-// back-to-back on the target's connection.
+// the client, and one that hangs does not hold the others up. It is
+// refreshed, one refresh at a time, after MOVED, TRYAGAIN, CLUSTERDOWN and
+// connection failures (a node that refuses connections included), and
+// every RefreshInterval; a MOVED updates its slot at once. ASK (a slot
+// being migrated, whose owner is still the one in the map) sends ASKING
+// and the command back-to-back on the target's connection, and changes
+// nothing. With Config.TLS the nodes are reached on the TLS ports CLUSTER
+// SHARDS reports ("tls-port").
 //
 // # Failures
 //

@@ -242,7 +242,7 @@ func TestParseShardsLoadingReplica(t *testing.T) {
 			node(7002, "replica", "loading"), node(7003, "replica", "fail"),
 		}},
 	}}}}
-	topo, err := parseShards(reply, "127.0.0.1:7000")
+	topo, err := parseShards(reply, "127.0.0.1:7000", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,5 +312,74 @@ func TestAddStandby(t *testing.T) {
 	a.addStandby(b)
 	if got := a.shards[0].standby; !slices.Equal(got, []string{"s1:1", "s2:1"}) {
 		t.Fatalf("standby after the merge: %v, want [s1:1 s2:1] (r:1 is a replica already)", got)
+	}
+}
+
+// shardsReply builds a CLUSTER SHARDS reply of one shard owning every slot,
+// with nodes given as field/value lists.
+func shardsReply(nodes ...[]any) resp.Value {
+	str := func(s string) resp.Value { return resp.Value{Type: resp.TypeBulkString, Str: s} }
+	num := func(n int64) resp.Value { return resp.Value{Type: resp.TypeInteger, Int: n} }
+	var nv []resp.Value
+	for _, fields := range nodes {
+		m := resp.Value{Type: resp.TypeMap}
+		for i := 0; i+1 < len(fields); i += 2 {
+			m.Elems = append(m.Elems, str(fields[i].(string)))
+			switch v := fields[i+1].(type) {
+			case string:
+				m.Elems = append(m.Elems, str(v))
+			case int:
+				m.Elems = append(m.Elems, num(int64(v)))
+			}
+		}
+		nv = append(nv, m)
+	}
+	return resp.Value{Type: resp.TypeArray, Elems: []resp.Value{{Type: resp.TypeMap, Elems: []resp.Value{
+		str("slots"), {Type: resp.TypeArray, Elems: []resp.Value{num(0), num(SlotCount - 1)}},
+		str("nodes"), {Type: resp.TypeArray, Elems: nv},
+	}}}}
+}
+
+// With tls-cluster, a node's "port" is its plain port (if any) and
+// "tls-port" its TLS one: a TLS client takes the TLS port, a plain one the
+// plain port.
+func TestParseShardsTLSPort(t *testing.T) {
+	reply := shardsReply(
+		[]any{"ip", "127.0.0.1", "port", 7000, "tls-port", 17000, "role", "master", "health", "online"},
+		[]any{"ip", "127.0.0.1", "port", 7001, "tls-port", 17001, "role", "replica", "health", "online"},
+	)
+	for _, tc := range []struct {
+		tls           bool
+		master, repl string
+	}{{true, "127.0.0.1:17000", "127.0.0.1:17001"}, {false, "127.0.0.1:7000", "127.0.0.1:7001"}} {
+		topo, err := parseShards(reply, "127.0.0.1:7000", tc.tls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := topo.shards[0]; s.master != tc.master || !slices.Equal(s.replicas, []string{tc.repl}) {
+			t.Errorf("tls=%v: master %s, replicas %v; want %s, [%s]", tc.tls, s.master, s.replicas, tc.master, tc.repl)
+		}
+	}
+}
+
+// From Redis 7.2 a failed old master stays in its shard, role "master",
+// health "fail", beside the replica promoted in its place: the live master
+// wins, in whatever order they come. A failed master alone is still the
+// shard's master (the cluster has nothing better to offer).
+func TestParseShardsFailedOldMaster(t *testing.T) {
+	live := []any{"ip", "127.0.0.1", "port", 7001, "role", "master", "health", "online"}
+	dead := []any{"ip", "127.0.0.1", "port", 7000, "role", "master", "health", "fail"}
+	for _, order := range [][][]any{{live, dead}, {dead, live}} {
+		topo, err := parseShards(shardsReply(order...), "127.0.0.1:7001", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := topo.shards[0].master; got != "127.0.0.1:7001" {
+			t.Errorf("master = %s, want the live 127.0.0.1:7001", got)
+		}
+	}
+	topo, err := parseShards(shardsReply(dead), "127.0.0.1:7001", false)
+	if err != nil || topo.shards[0].master != "127.0.0.1:7000" {
+		t.Fatalf("a failed master alone: %v, %v", topo, err)
 	}
 }

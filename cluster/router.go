@@ -85,8 +85,11 @@ func New(cfg client.Config, opts ...Option) (*client.Mux, error) {
 		seeds = []string{client.DefaultEndpoint}
 	}
 	limit := refreshTimeout(cfg.ConnectTimeout)
+	tls := cfg.TLS != nil
 	return client.NewWithRouter(cfg, func(m *client.Mux) (client.Router, error) {
-		return newRouter(m, seeds, o, limit), nil
+		r := newRouter(m, seeds, o, limit)
+		r.tls = tls
+		return r, nil
 	})
 }
 
@@ -104,6 +107,7 @@ type router struct {
 	opts      options
 	seeds     []string
 	loadLimit time.Duration // immutable: bounds one refresh (refreshTimeout)
+	tls       bool          // immutable: Config.TLS is set, so nodes are reached on their TLS ports
 
 	topo atomic.Pointer[topology] // replaced under mu (run, Moved); read by anyone
 
@@ -442,7 +446,7 @@ func (r *router) ask(ctx context.Context, addr string) (*topology, error) {
 	defer cancel()
 	v, err := n.Do(ctx, "CLUSTER", "SHARDS")
 	if err == nil {
-		return parseShards(v, addr)
+		return parseShards(v, addr, r.tls)
 	}
 	if resp.ErrorPrefix(err) == "" {
 		return nil, err

@@ -94,9 +94,19 @@ func newTopology(shards []*shard) (*topology, error) {
 
 // parseShards parses CLUSTER SHARDS (Redis 7): a list of shards, each a map
 // with "slots" (start, end pairs) and "nodes" (maps with ip, endpoint,
-// port, role, health). from is the address of the node that answered: an
-// endpoint of "?" or "" means "the host you asked".
-func parseShards(v resp.Value, from string) (*topology, error) {
+// port, tls-port, role, health). from is the address of the node that
+// answered: an endpoint of "?" or "" means "the host you asked". tls says
+// the client speaks TLS: a node's "tls-port" is then its address (a
+// cluster with tls-cluster reports its plain port, if it has one, as
+// "port"), and its "port" only when it has no "tls-port".
+//
+// A shard's master is its node with the role "master" that is not
+// failed; a failed one only when it is the shard's only master (from
+// Redis 7.2 a failed old master stays in its shard after a failover, with
+// the role "master" and the health "fail", beside the promoted replica).
+// A shard that serves slots but names no master with an address is an
+// error: routing its slots anywhere would be wrong.
+func parseShards(v resp.Value, from string, tls bool) (*topology, error) {
 	if v.Type != resp.TypeArray && v.Type != resp.TypeSet {
 		return nil, fmt.Errorf("%w: CLUSTER SHARDS replied %v", ErrTopology, v.Type)
 	}
@@ -107,16 +117,26 @@ func parseShards(v resp.Value, from string) (*topology, error) {
 		for i := 0; i+1 < len(slots.Elems); i += 2 {
 			s.ranges = append(s.ranges, [2]int{int(slots.Elems[i].Int), int(slots.Elems[i+1].Int)})
 		}
+		var failedMaster string
 		for _, nv := range field(sv, "nodes").Elems {
-			addr := nodeAddr(field(nv, "endpoint").Str, field(nv, "ip").Str, int(field(nv, "port").Int), from)
+			port := field(nv, "port").Int
+			if tp := field(nv, "tls-port").Int; tls && tp > 0 {
+				port = tp
+			}
+			addr := nodeAddr(field(nv, "endpoint").Str, field(nv, "ip").Str, int(port), from)
 			if addr == "" {
 				continue
 			}
+			health := field(nv, "health").Str
 			switch field(nv, "role").Str {
 			case "master":
-				s.master = addr
+				if health == "fail" {
+					failedMaster = addr
+				} else {
+					s.master = addr
+				}
 			default:
-				switch field(nv, "health").Str {
+				switch health {
 				case "online":
 					s.replicas = append(s.replicas, addr)
 				case "loading":
@@ -124,11 +144,23 @@ func parseShards(v resp.Value, from string) (*topology, error) {
 				} // "fail": neither
 			}
 		}
-		if s.master != "" && len(s.ranges) > 0 {
-			sort.Strings(s.replicas)
-			sort.Strings(s.standby)
-			shards = append(shards, s)
+		if s.master == "" {
+			s.master = failedMaster
 		}
+		if len(s.ranges) == 0 {
+			continue
+		}
+		if s.master == "" {
+			hint := ""
+			if !tls {
+				hint = " (TLS-only nodes report no plain port: set Config.TLS)"
+			}
+			return nil, fmt.Errorf("%w: %s says slots %d-%d have no master with a port%s", ErrTopology, from,
+				s.ranges[0][0], s.ranges[0][1], hint)
+		}
+		sort.Strings(s.replicas)
+		sort.Strings(s.standby)
+		shards = append(shards, s)
 	}
 	return newTopology(shards)
 }
