@@ -349,7 +349,7 @@ func TestParseShardsTLSPort(t *testing.T) {
 		[]any{"ip", "127.0.0.1", "port", 7001, "tls-port", 17001, "role", "replica", "health", "online"},
 	)
 	for _, tc := range []struct {
-		tls           bool
+		tls          bool
 		master, repl string
 	}{{true, "127.0.0.1:17000", "127.0.0.1:17001"}, {false, "127.0.0.1:7000", "127.0.0.1:7001"}} {
 		topo, err := parseShards(reply, "127.0.0.1:7000", tc.tls)
