@@ -11,16 +11,18 @@ import (
 // MULTI ... EXEC, that no other caller's commands can interleave with, and
 // run atomically by the server. Build it on one goroutine.
 type Multi struct {
-	db      Database
-	buf     []byte    // the queued commands, encoded
-	futures []*Future // one per queued command
-	safe    bool      // every command is read-only or idempotent
-	err     error     // the first command that could not be queued
-	scripts []*Script // scripts the transaction runs (loaded before MULTI if need be)
-	slot    int       // the hash slot of its keys (NoSlot: none yet, or not sharded)
-	anchor  string    // a key of the transaction, to check others' slots against
-	keyed   []bool    // under a sharded router: which queued commands have keys
-	state   txState
+	db       Database
+	buf      []byte              // the queued commands, encoded
+	futures  []*Future           // one per queued command
+	safe     bool                // every command is read-only or idempotent
+	err      error               // the first command that could not be queued
+	scripts  []*Script           // scripts the transaction runs (loaded before MULTI, every time)
+	scriptOf map[*Future]*Script // the futures of Script.Command, and their scripts
+	loadErr  map[string]error    // by SHA: scripts whose SCRIPT LOAD failed, this try
+	slot     int                 // the hash slot of its keys (NoSlot: none yet, or not sharded)
+	anchor   string              // a key of the transaction, to check others' slots against
+	keyed    []bool              // under a sharded router: which queued commands have keys
+	state    txState
 }
 
 // txState is where a Multi is in its life.
@@ -163,37 +165,26 @@ func (tx *Multi) Exec(ctx context.Context) error {
 				}
 			}
 		}
-		err = tx.finish(replies)
-		for _, f := range tx.futures {
-			if resp.ErrorPrefix(f.err) == "NOSCRIPT" {
-				// Flushed behind our back: load them next time.
-				for _, s := range tx.scripts {
-					node.scripts.forget(s.sha)
-				}
-				break
-			}
-		}
-		return err
+		return tx.finish(replies)
 	}
 }
 
 // send writes the transaction to node and returns the replies of its
-// block. Scripts the node may not know are loaded in the same write, ahead
-// of MULTI: a NOSCRIPT inside EXEC could not be retried. With asking,
-// ASKING goes right before MULTI, after the loads: outside a transaction
-// the server's ASKING covers only the next command, and a SCRIPT LOAD
-// would use it up.
+// block. The scripts it runs are loaded in the same write, ahead of MULTI,
+// every time, whatever the client believes the server knows: the request
+// may go out on a new connection (to a restarted or failed-over server
+// that forgot them), and a NOSCRIPT inside EXEC could not be retried, as
+// the rest of the block runs. A failed SCRIPT LOAD does not stop the block,
+// which the server runs anyway: it is kept in tx.loadErr for the script's
+// futures. With asking, ASKING goes right before MULTI, after the loads:
+// outside a transaction the server's ASKING covers only the next command,
+// and a SCRIPT LOAD would use it up.
 func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]resp.Value, error) {
 	n := len(tx.futures)
-	cache := node.scripts
 	r := getRequest()
 	r.buf = r.buf[:0]
-	var loads []*Script
 	for _, s := range tx.scripts {
-		if !cache.known(s.sha) {
-			loads = append(loads, s)
-			r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
-		}
+		r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
 	}
 	extra := 0
 	if asking {
@@ -201,7 +192,7 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 		extra = 1
 	}
 	r.buf = tx.appendBlock(r.buf)
-	r.db, r.expect, r.slot = tx.db.db, extra+len(loads)+n+2, tx.slot
+	r.db, r.expect, r.slot = tx.db.db, extra+len(tx.scripts)+n+2, tx.slot
 	r.safe, r.retries = tx.safe, tx.db.retries
 	var replies []resp.Value
 	cl := call{m: tx.db.m, r: r, node: node, pinned: pinned, noRedirect: true,
@@ -210,14 +201,19 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 	if _, err := cl.result(ctx); err != nil && resp.ErrorPrefix(err) == "" {
 		return nil, err // the connection failed or ctx ended
 	}
-	if len(replies) >= len(loads) {
-		for i, s := range loads {
+	clear(tx.loadErr)
+	if len(replies) >= len(tx.scripts) {
+		for i, s := range tx.scripts {
 			if e := replies[i].Err(); e != nil {
-				return nil, fmt.Errorf("%w: SCRIPT LOAD: %w", ErrTxAborted, e)
+				if tx.loadErr == nil {
+					tx.loadErr = map[string]error{}
+				}
+				tx.loadErr[s.sha] = e
+				continue
 			}
-			cache.remember(s.sha)
+			node.scripts.remember(s.sha)
 		}
-		replies = replies[len(loads):]
+		replies = replies[len(tx.scripts):]
 	}
 	if extra > 0 && len(replies) > 0 {
 		replies = replies[1:] // ASKING's +OK
@@ -264,14 +260,33 @@ func movedAbort(replies []resp.Value) *resp.Error {
 	return nil
 }
 
-// useScript records that the transaction runs s.
-func (tx *Multi) useScript(s *Script) {
+// useScript records that the transaction runs s, in the future f.
+func (tx *Multi) useScript(s *Script, f *Future) {
+	if tx.scriptOf == nil {
+		tx.scriptOf = map[*Future]*Script{}
+	}
+	tx.scriptOf[f] = s
 	for _, have := range tx.scripts {
 		if have.sha == s.sha {
 			return
 		}
 	}
 	tx.scripts = append(tx.scripts, s)
+}
+
+// scriptErr is the error of the future f, whose reply inside EXEC was err:
+// for a script whose SCRIPT LOAD failed, and which therefore did not run
+// (NOSCRIPT), it says why the load failed.
+func (tx *Multi) scriptErr(f *Future, err error) error {
+	if err == nil || resp.ErrorPrefix(err) != "NOSCRIPT" {
+		return err
+	}
+	if s := tx.scriptOf[f]; s != nil {
+		if le := tx.loadErr[s.sha]; le != nil {
+			return fmt.Errorf("%w (SCRIPT LOAD: %w)", err, le)
+		}
+	}
+	return err
 }
 
 // appendBlock appends MULTI, the queued commands and EXEC.
@@ -300,7 +315,7 @@ func (tx *Multi) finish(replies []resp.Value) error {
 	case exec.Type == resp.TypeArray && len(exec.Elems) == n:
 		for i, f := range tx.futures {
 			v := exec.Elems[i]
-			f.settle(v, v.Err())
+			f.settle(v, tx.scriptErr(f, v.Err()))
 		}
 		return nil
 	case exec.IsError(): // EXECABORT: each future gets its queueing error, or the abort

@@ -45,11 +45,15 @@ func (s *Script) RunRO(ctx context.Context, db Database, keys []string, args ...
 	return s.run(ctx, db, "EVALSHA_RO", keys, args, true)
 }
 
-// Command queues the script in a transaction; Exec loads it first if the
-// server may not know it.
+// Command queues the script in a transaction. Exec sends its SCRIPT LOAD
+// in the same write, ahead of MULTI, every time: a NOSCRIPT inside EXEC
+// could not be retried, as the rest of the transaction runs. If the load
+// fails (a script that does not compile), the rest of the transaction
+// still runs, and this Future's error (NOSCRIPT) also wraps the load's.
 func (s *Script) Command(tx *Multi, keys []string, args ...any) *Future {
-	tx.useScript(s)
-	return tx.Command(append([]any{"EVALSHA", s.sha}, scriptArgs(keys, args)...)...)
+	f := tx.Command(append([]any{"EVALSHA", s.sha}, scriptArgs(keys, args)...)...)
+	tx.useScript(s, f)
+	return f
 }
 
 // scriptArgs is numkeys, keys..., args...

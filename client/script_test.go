@@ -125,29 +125,77 @@ func TestScriptInMulti(t *testing.T) {
 			t.Fatalf("round %d: GET in MULTI = %d, %v", i, n, err)
 		}
 	}
+	// Flushed without the client knowing (as a restart or a failover to a
+	// new node would): the transaction loads it anyway, so the script runs
+	// with the rest of the block.
 	if _, err := srv.Do(ctx, "SCRIPT", "FLUSH"); err != nil {
 		t.Fatal(err)
 	}
-	// Without the client knowing, the script fails inside EXEC; that is
-	// reported on its future (the other commands ran).
 	tx := db.Multi()
 	f := s.Command(tx, []string{"x"})
 	if err := tx.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := Int64(f.Reply(ctx)); err != nil || n != 4 {
+		t.Fatalf("script in MULTI after a flush the client did not see = %d, %v", n, err)
+	}
+}
+
+// A restarted server has forgotten every script, and the client's
+// connection to it is new: a transaction running a script the client
+// loaded before the restart must load it again, not run the rest of the
+// block without it.
+func TestScriptInMultiAfterRestart(t *testing.T) {
+	srv, m := serverMux(t)
+	ctx := testCtx(t)
+	db := m.Database(0)
+	s := NewScript("return redis.call('INCR', KEYS[1])")
+	for round := range 2 {
+		if round == 1 {
+			if err := srv.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx := db.Multi()
+		plain := tx.Command("INCR", "plain")
+		scripted := s.Command(tx, []string{"scripted"})
+		if err := tx.Exec(ctx); err != nil {
+			t.Fatalf("round %d: Exec: %v", round, err)
+		}
+		for name, f := range map[string]*Future{"INCR": plain, "script": scripted} {
+			if n, err := Int64(f.Reply(ctx)); err != nil || n != 1 {
+				t.Fatalf("round %d: %s in MULTI = %d, %v; want 1 (a fresh server each round)", round, name, n, err)
+			}
+		}
+	}
+}
+
+// A script that does not compile fails its SCRIPT LOAD, sent in the same
+// write as the block; the server runs the block anyway. Exec must say it
+// ran (nil: never ErrTxAborted, which says it did not, inviting a retry
+// that would run INCR twice), the script's future says why it did not run,
+// and the other commands' futures hold their replies.
+func TestScriptInMultiThatDoesNotCompile(t *testing.T) {
+	_, m := serverMux(t)
+	ctx := testCtx(t)
+	db := m.Database(0)
+	bad := NewScript("return +")
+	tx := db.Multi()
+	incr := tx.Command("INCR", "counter")
+	f := bad.Command(tx, nil)
+	if err := tx.Exec(ctx); err != nil {
+		t.Fatalf("Exec = %v (NotExecuted %v); the block ran", err, NotExecuted(err))
+	}
+	if n, err := Int64(incr.Reply(ctx)); err != nil || n != 1 {
+		t.Fatalf("INCR in the transaction = %d, %v", n, err)
+	}
 	_, err := f.Reply(ctx)
 	var rerr *Error
-	if !errors.As(err, &rerr) || rerr.Prefix != "NOSCRIPT" {
-		t.Fatalf("stale knowledge inside MULTI: %v", err)
+	if !errors.As(err, &rerr) || rerr.Prefix != "NOSCRIPT" || !strings.Contains(err.Error(), "SCRIPT LOAD") || !strings.Contains(err.Error(), "compiling") {
+		t.Fatalf("the script's future: %v; want NOSCRIPT wrapping the load's compile error", err)
 	}
-	// ...and the client learnt from it: the next transaction loads it.
-	tx = db.Multi()
-	f = s.Command(tx, []string{"x"})
-	if err := tx.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Reply(ctx); err != nil {
-		t.Fatalf("after NOSCRIPT in MULTI: %v", err)
+	if v, err := db.Do(ctx, "GET", "counter"); err != nil || v.Str != "1" {
+		t.Fatalf("counter = %q, %v", v.Str, err)
 	}
 }
 
