@@ -7,18 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/justredis/justredis/resp"
 )
 
 // Conn is a dedicated connection lent by Mux.Dedicated: anything may run on
 // it, stateful commands included (CLIENT TRACKING, SUBSCRIBE, MONITOR...).
-// It is not safe for concurrent use, and only valid inside the function.
+// It starts in database 0. It is not safe for concurrent use, and only
+// valid inside the function.
 type Conn struct {
 	m      *Mux
 	dc     *dconn
 	pushes []resp.Value // out-of-band values read while waiting for a reply
-	broken bool         // a failure left its state unknown: it will be closed
+	broken error        // the failure that left its state unknown: it sends no more, and will be closed
 }
 
 // Dedicated runs fn with a connection of its own, taken from a small bounded
@@ -44,6 +46,12 @@ func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error
 	if err != nil {
 		return &RequestError{Addr: n.addr(), Exec: NotSent, Err: err}
 	}
+	// A blocking command or a Watch in another database may have left it
+	// there: fn starts in database 0, as Conn says.
+	if err := dc.selectDB(ctx, 0); err != nil {
+		p.put(dc, false)
+		return &RequestError{Addr: n.addr(), Exec: NotSent, Err: err}
+	}
 	c := &Conn{m: m, dc: dc}
 	defer func() {
 		if r := recover(); r != nil {
@@ -51,7 +59,7 @@ func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error
 			c.dc = nil
 			panic(r)
 		}
-		p.put(dc, !c.broken && c.reset())
+		p.put(dc, c.broken == nil && c.reset())
 		c.dc = nil
 	}()
 	return fn(c)
@@ -61,7 +69,9 @@ func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error
 // meanwhile are kept for Receive, except that the reply to a SUBSCRIBE-like
 // command is its first confirmation (a push frame on RESP3; read the others
 // with Receive). A failure (or ctx ending) leaves the connection's state
-// unknown: it is closed when fn returns.
+// unknown: later Sends and Dos fail with ErrConnBroken (a late reply would
+// be taken for theirs), Receive still reads, and the connection is closed
+// when fn returns.
 func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if err := c.Send(ctx, args...); err != nil {
 		return resp.Value{}, err
@@ -90,6 +100,9 @@ func (c *Conn) Send(ctx context.Context, args ...any) error {
 	if len(args) == 0 {
 		return &CommandError{Err: ErrEmptyCommand}
 	}
+	if c.broken != nil {
+		return &RequestError{Addr: c.dc.rc.addr, Exec: NotSent, Err: fmt.Errorf("%w: %w", ErrConnBroken, c.broken)}
+	}
 	db := Database{m: c.m}
 	buf, err := db.encode(nil, args)
 	if err != nil {
@@ -98,8 +111,9 @@ func (c *Conn) Send(ctx context.Context, args ...any) error {
 	stop := c.deadline(ctx)
 	defer stop()
 	if _, err := c.dc.rc.nc.Write(buf); err != nil {
-		c.broken = true
-		return &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: c.dc.ioErr(ctx, "write", err)}
+		err = c.dc.ioErr(ctx, "write", err)
+		c.broken = err
+		return &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: err}
 	}
 	return nil
 }
@@ -126,8 +140,9 @@ func (c *Conn) read(ctx context.Context) (resp.Value, error) {
 	defer stop()
 	v, err := c.dc.rc.rd.ReadValue()
 	if err != nil {
-		c.broken = true
-		return resp.Value{}, &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: c.dc.ioErr(ctx, "read", err)}
+		err = c.dc.ioErr(ctx, "read", err)
+		c.broken = err
+		return resp.Value{}, &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: err}
 	}
 	return v, nil
 }
@@ -249,7 +264,7 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 		return err
 	}
 	args := append([]string{"WATCH"}, keys...)
-	vs, err := tx.roundTrip(ctx, resp.AppendCommandStrings(nil, args...), 1)
+	vs, err := tx.roundTrip(ctx, resp.AppendCommandStrings(nil, args...), 1, dc.quick)
 	if err != nil {
 		return err
 	}
@@ -268,7 +283,7 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 		return tx.multi.err
 	}
 	tx.multi.state = txExecuted
-	replies, err := tx.roundTrip(ctx, tx.multi.appendBlock(nil), len(tx.multi.futures)+2)
+	replies, err := tx.roundTrip(ctx, tx.multi.appendBlock(nil), len(tx.multi.futures)+2, dc.quick)
 	if err != nil {
 		tx.multi.settleAll(err)
 		return err
@@ -294,7 +309,11 @@ func (tx *Tx) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	vs, err := tx.roundTrip(ctx, buf, 1)
+	timeout := tx.dc.quick // Config.SocketTimeout, as on the shared connection...
+	if ci, err := tx.db.m.check(args); err == nil && blocks(ci, args, argText) {
+		timeout = 0 // ...but a blocking command may wait as long as it says
+	}
+	vs, err := tx.roundTrip(ctx, buf, 1, timeout)
 	if err != nil {
 		return resp.Value{}, err
 	}
@@ -315,13 +334,14 @@ func txRefused(name string) bool {
 	return false
 }
 
-// roundTrip runs buf on the transaction's connection; a failure marks the
-// connection unusable.
-func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int) ([]resp.Value, error) {
+// roundTrip runs buf on the transaction's connection, failing it if no
+// reply has come within timeout (0: none); a failure marks the connection
+// unusable.
+func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int, timeout time.Duration) ([]resp.Value, error) {
 	if tx.err != nil {
 		return nil, tx.err
 	}
-	vs, exec, err := tx.dc.roundTrip(ctx, buf, n, 0)
+	vs, exec, err := tx.dc.roundTrip(ctx, buf, n, timeout)
 	if err != nil {
 		tx.err = &RequestError{Addr: tx.dc.rc.addr, Exec: exec, Err: err}
 		return nil, tx.err
@@ -333,7 +353,7 @@ func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int) ([]resp.Value, e
 func (tx *Tx) unwatch() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), tx.db.m.s.connectTimeout)
 	defer cancel()
-	vs, _, err := tx.dc.roundTrip(ctx, resp.AppendCommandStrings(nil, "UNWATCH"), 1, 0)
+	vs, _, err := tx.dc.roundTrip(ctx, resp.AppendCommandStrings(nil, "UNWATCH"), 1, tx.dc.quick)
 	return err == nil && !vs[0].IsError()
 }
 

@@ -296,3 +296,89 @@ func TestDedicatedReset(t *testing.T) {
 		t.Fatalf("Conn used after return: %v", err)
 	}
 }
+
+// A Do on a Conn whose ctx ends leaves its reply to come on the wire: a
+// later Do must not take that reply for its own. It fails, not sent, with
+// ErrConnBroken; Receive still reads what the server sends.
+func TestDedicatedOutOfStepAfterAbandonedDo(t *testing.T) {
+	_, m := serverMux(t)
+	ctx := testCtx(t)
+	err := m.Dedicated(ctx, func(c *Conn) error {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := c.Do(short, "BLPOP", "nolist", "0.3"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("BLPOP with a 50ms ctx: %v", err)
+		}
+		v, err := c.Do(ctx, "ECHO", "hello")
+		if !errors.Is(err, ErrConnBroken) || !NotExecuted(err) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("ECHO after the abandoned BLPOP = %v, %v; want ErrConnBroken, not executed, wrapping the first failure", v, err)
+		}
+		if v, err := c.Receive(ctx); err != nil || v.Type != resp.TypeNull {
+			t.Fatalf("Receive after it: %v, %v; want the BLPOP's null", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A blocking command in Database(3) runs on a pooled dedicated connection,
+// which it leaves in database 3: Mux.Dedicated lending that connection
+// must still start fn in database 0.
+func TestDedicatedStartsInDatabase0(t *testing.T) {
+	_, m := serverMux(t)
+	ctx := testCtx(t)
+	for db, val := range map[int]string{0: "db0", 3: "db3"} {
+		if _, err := m.Database(db).Do(ctx, "SET", "k", val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Database(3).Do(ctx, "BLPOP", "nolist", "0.01"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	err := m.Dedicated(ctx, func(c *Conn) error {
+		v, err := c.Do(ctx, "GET", "k")
+		got = v.Str
+		return err
+	})
+	if err != nil || got != "db0" {
+		t.Fatalf("GET k on a Dedicated Conn = %q, %v; want db0", got, err)
+	}
+}
+
+// Watch's own round trips (WATCH, Tx.Do, EXEC) honour SocketTimeout, as
+// commands on the shared connection do: on a server that stops answering,
+// with a ctx without deadline, they fail with ErrSocketTimeout instead of
+// waiting for TCP to give up.
+func TestWatchSocketTimeout(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, SocketTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	db := m.Database(0)
+	if _, err := db.Do(ctx, "SET", "w", "1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Resume() })
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Watch(ctx, []string{"w"}, func(tx *Tx) error {
+			if err := srv.Pause(); err != nil {
+				return err
+			}
+			_, err := tx.Do(ctx, "GET", "w")
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrSocketTimeout) {
+			t.Fatalf("Watch on a paused server: %v; want ErrSocketTimeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = srv.Resume()
+		<-done
+		t.Fatal("Tx.Do still waiting 10s after the server paused, with SocketTimeout 300ms")
+	}
+}

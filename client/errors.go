@@ -51,6 +51,11 @@ var (
 	ErrCrossSlot = errors.New("keys in different hash slots")
 	// ErrConnDone: a Conn (or Tx) was used after its function returned.
 	ErrConnDone = errors.New("client: dedicated connection used after its function returned")
+	// ErrConnBroken: a command was sent on a Conn after an earlier one
+	// failed or was abandoned (its ctx ended) on it; the late reply could be
+	// taken for the new command's, so nothing more is sent (Receive still
+	// reads). The error also wraps the earlier failure.
+	ErrConnBroken = errors.New("client: dedicated connection out of step after an earlier failure")
 )
 
 // Error is a server error reply, as returned by Do and friends: its Prefix
