@@ -90,7 +90,7 @@ type Config struct {
 	Retries int
 	// QueueSize bounds the commands queued on a connection and not yet
 	// written; callers beyond it wait (honouring their ctx). Default
-	// DefaultQueueSize.
+	// DefaultQueueSize; negative is an error.
 	QueueSize int
 	// MaxDedicated bounds the dedicated connections per server (blocking
 	// commands, Watch, Dedicated); callers beyond it wait, honouring their
@@ -180,6 +180,10 @@ func (c Config) resolve() (*settings, error) {
 	case 0, 2, 3:
 	default:
 		return nil, errors.New("client: Protocol must be 0, 2 or 3")
+	}
+	if c.QueueSize < 0 {
+		// No queue at all would make every command wait for ever.
+		return nil, errors.New("client: QueueSize must not be negative")
 	}
 	eps := c.Endpoints
 	if len(eps) == 0 {

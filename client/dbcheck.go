@@ -75,6 +75,7 @@ func (m *Mux) selectOnce(n int) error {
 	}
 	defer rc.nc.Close()
 	_ = rc.nc.SetDeadline(time.Now().Add(m.s.connectTimeout))
+	defer interruptIO(ctx, rc.nc)()
 	v, err := roundTrip(rc, []string{"SELECT", itoa(n)})
 	if err != nil {
 		return &RequestError{Addr: rc.addr, Exec: NotSent, Err: err}

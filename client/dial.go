@@ -104,7 +104,7 @@ func (d *dialer) dialOne(ctx context.Context, ep endpoint) (*rawConn, error) {
 	// unblock it if ctx is cancelled.
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	stop := interruptIO(ctx, nc)
 	rc := &rawConn{nc: nc, rd: resp.NewReaderSize(newSpinReader(nc), d.s.recvBufferSize, resp.Limits{}), addr: ep.String()}
 	err = handshake(rc, d.s)
 	if !stop() {
@@ -222,4 +222,12 @@ func orString(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// interruptIO makes blocking I/O on nc fail at once when ctx ends (the
+// Mux's ctx ends with Close): for the synchronous round trips that set up a
+// connection. stop undoes it, and reports false when ctx ended first (nc
+// may then hold a passed deadline).
+func interruptIO(ctx context.Context, nc net.Conn) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 }

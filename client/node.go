@@ -114,8 +114,12 @@ func (n *Node) dial(done chan struct{}) {
 	rc, err := n.d.dial(ctx)
 	var c *conn
 	if err == nil {
+		stop := interruptIO(ctx, rc.nc) // Close does not wait out their deadlines
 		if err = n.m.afterConnect(ctx, rc); err == nil && n.readOnly.Load() {
 			err = readOnlyHandshake(rc, n.m.s)
+		}
+		if !stop() {
+			err = errors.Join(err, ctx.Err())
 		}
 		if err == nil {
 			c = newConn(rc.nc, rc.rd, rc.addr, n.m.s, rc.proto, n.m.onPush)

@@ -440,3 +440,49 @@ func TestFakeRetryBudgetIsACount(t *testing.T) {
 	default:
 	}
 }
+
+// Close does not wait out the deadline of a connection's set-up: here the
+// first connection's COMMAND (the command table), which the server never
+// answers. It used to take ConnectTimeout.
+func TestCloseDuringConnectionSetUp(t *testing.T) {
+	fs, cfg := newFake(t)
+	cfg.ConnectTimeout = 10 * time.Second
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := goDo(context.Background(), m.Database(0), "PING")
+	var fc *fakeConn
+	select {
+	case fc = <-fs.conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+	fc.expect("HELLO", "3")
+	fc.reply(resp.Map(resp.Bulk("server"), resp.Bulk("fake"), resp.Bulk("proto"), resp.Int(3)))
+	fc.expect("COMMAND") // never answered
+	start := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v: it waited for the COMMAND round trip's deadline", took)
+	}
+	if r := wait(t, ch); !errors.Is(r.err, ErrClosed) && !NotExecuted(r.err) {
+		t.Fatalf("the PING waiting for the connection: %v", r.err)
+	}
+}
+
+// Settings that cannot work are refused by New, not found out by commands
+// that wait for ever (a negative QueueSize admitted nothing to the queue).
+func TestConfigRefused(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"Protocol 4":   {Protocol: 4},
+		"QueueSize -1": {QueueSize: -1},
+	} {
+		if m, err := New(cfg); err == nil {
+			_ = m.Close()
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
