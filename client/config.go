@@ -46,7 +46,8 @@ type Config struct {
 	// or "unix:/path/to/socket". Default: DefaultEndpoint.
 	Endpoints []string
 	// Username and Password authenticate (HELLO ... AUTH, or AUTH on
-	// RESP2). An empty Username means the "default" user.
+	// RESP2). An empty Username means the "default" user; a Username
+	// without a Password logs in as that user (one with nopass).
 	Username string
 	Password string
 	// ClientName is set on every connection (CLIENT SETNAME); optional.

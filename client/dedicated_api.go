@@ -260,6 +260,11 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 		}
 	}()
 	if err := dc.selectDB(ctx, db.db); err != nil {
+		var refused *CommandError
+		if !errors.As(err, &refused) {
+			// The connection failed: nothing of the transaction ran.
+			err = &RequestError{Addr: dc.rc.addr, Exec: NotSent, Err: err}
+		}
 		tx.err = err
 		return err
 	}

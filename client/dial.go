@@ -161,7 +161,7 @@ func handshake(rc *rawConn, s *settings) error {
 func handshakeCommands(s *settings, proto int) [][]string {
 	if proto == 3 {
 		args := []string{"HELLO", "3"}
-		if s.password != "" {
+		if s.password != "" || s.username != "" {
 			args = append(args, "AUTH", orString(s.username, "default"), s.password)
 		}
 		if s.clientName != "" {
@@ -170,7 +170,7 @@ func handshakeCommands(s *settings, proto int) [][]string {
 		return [][]string{args}
 	}
 	var cmds [][]string
-	if s.password != "" {
+	if s.password != "" || s.username != "" {
 		if s.username != "" {
 			cmds = append(cmds, []string{"AUTH", s.username, s.password})
 		} else {

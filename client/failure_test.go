@@ -156,7 +156,7 @@ func TestServerPausedSocketTimeout(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	srv := startServer(t, redisserver.Options{
 		Password: "s3cret",
-		Users:    []redisserver.User{{Name: "app", Password: "apppass"}},
+		Users:    []redisserver.User{{Name: "app", Password: "apppass"}, {Name: "open"}}, // open: nopass
 	})
 	ctx := testCtx(t)
 	for _, tt := range []struct {
@@ -174,6 +174,8 @@ func TestAuthentication(t *testing.T) {
 		{"ACL user", "app", "apppass", 0, true, ""},
 		{"ACL user RESP2", "app", "apppass", 2, true, ""},
 		{"ACL user wrong password", "app", "s3cret", 0, false, "WRONGPASS"},
+		{"ACL nopass user", "open", "", 0, true, ""},
+		{"ACL nopass user RESP2", "open", "", 2, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Username: tt.user, Password: tt.pass,
@@ -183,6 +185,9 @@ func TestAuthentication(t *testing.T) {
 			if tt.ok {
 				if err != nil {
 					t.Fatal(err)
+				}
+				if who, err := m.Database(0).Do(ctx, "ACL", "WHOAMI"); err != nil || who.Str != orString(tt.user, "default") {
+					t.Fatalf("ACL WHOAMI = %q, %v; want %q", who.Str, err, orString(tt.user, "default"))
 				}
 				return
 			}
