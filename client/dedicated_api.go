@@ -229,24 +229,45 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 	if err := m.checkDB(ctx, db.db); err != nil {
 		return err
 	}
-	node := db.target()
-	if node == nil {
-		slot, err := m.slotOfKeys(keys, NoSlot, "")
-		if err != nil {
-			return &CommandError{Command: "WATCH", Err: err}
+	for redirects := 0; ; redirects++ {
+		node, slot := db.target(), NoSlot
+		if node == nil {
+			var err error
+			if slot, err = m.slotOfKeys(keys, NoSlot, ""); err != nil {
+				return &CommandError{Command: "WATCH", Err: err}
+			}
+			if node, err = m.route(ctx, slot, false); err != nil {
+				return &RequestError{Exec: NotSent, Err: err}
+			}
 		}
-		n, err := m.route(ctx, slot, false)
-		if err != nil {
-			return &RequestError{Exec: NotSent, Err: err}
+		moved, err := db.watchOn(ctx, node, slot, keys, fn)
+		if moved == nil || db.target() != nil || redirects >= maxRedirects {
+			return err
 		}
-		node = n
+		// The slot has moved, and the router did not know: WATCH was
+		// refused, so nothing ran (fn was not called). Learn, and go there.
+		m.router.Moved(moved.Slot, redirectAddr(moved.Addr, node))
 	}
+}
+
+// watchOn is Watch on node, for keys in slot (NoSlot: not sharded). When
+// the node refuses WATCH with MOVED, it returns that redirection (and the
+// error), and fn has not been called.
+func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []string, fn func(tx *Tx) error) (moved *resp.Error, err error) {
+	m := db.m
 	p := node.pool
 	dc, err := p.get(ctx)
 	if err != nil {
-		return &RequestError{Addr: node.addr(), Exec: NotSent, Err: err}
+		if ctx.Err() == nil {
+			m.router.Trouble(node, err)
+		}
+		return nil, &RequestError{Addr: node.addr(), Exec: NotSent, Err: err}
 	}
 	tx := &Tx{db: db, dc: dc, multi: db.Multi()}
+	if slot != NoSlot {
+		// The queued commands' keys must be in the watched keys' slot.
+		tx.multi.slot, tx.multi.anchor = slot, keys[0]
+	}
 	clean := false // the connection is known to hold no WATCH or MULTI
 	defer func() {
 		r := recover()
@@ -266,35 +287,42 @@ func (db Database) Watch(ctx context.Context, keys []string, fn func(tx *Tx) err
 			err = &RequestError{Addr: dc.rc.addr, Exec: NotSent, Err: err}
 		}
 		tx.err = err
-		return err
+		return nil, err
 	}
 	args := append([]string{"WATCH"}, keys...)
 	vs, err := tx.roundTrip(ctx, resp.AppendCommandStrings(nil, args...), 1, dc.quick)
 	if err != nil {
-		return err
+		if ctx.Err() == nil {
+			m.router.Trouble(node, err)
+		}
+		return nil, err
 	}
 	if err := vs[0].Err(); err != nil {
-		return err // refused (NOPERM, LOADING...): nothing would guard EXEC
+		var e *resp.Error
+		if errors.As(err, &e) && e.Prefix == "MOVED" && e.IsRedirect() {
+			return e, err
+		}
+		return nil, err // refused (NOPERM, LOADING...): nothing would guard EXEC
 	}
 	if err := fn(tx); err != nil {
 		tx.multi.Discard()
-		return err
+		return nil, err
 	}
 	if len(tx.multi.futures) == 0 {
-		return nil
+		return nil, nil
 	}
 	if tx.multi.err != nil {
 		tx.multi.settleAll(tx.multi.err)
-		return tx.multi.err
+		return nil, tx.multi.err
 	}
 	tx.multi.state = txExecuted
 	replies, err := tx.roundTrip(ctx, tx.multi.appendBlock(nil), len(tx.multi.futures)+2, dc.quick)
 	if err != nil {
 		tx.multi.settleAll(err)
-		return err
+		return nil, err
 	}
 	clean = true // EXEC (or its abort) ends both MULTI and WATCH
-	return tx.multi.finish(replies)
+	return nil, tx.multi.finish(replies)
 }
 
 // Do runs a command now on the transaction's connection (typically a read of
