@@ -61,8 +61,11 @@
 //	                   the time)          one chunk at a time)
 //
 // The reader reads up to 32 KiB at a time, copies what it read into a chunk
-// stamped with the time of the read and queues it (at most a few chunks, so a
-// stalled direction exerts TCP back-pressure on the sender). The forwarder takes
+// stamped with the time of the read and queues it. The queue is bounded by
+// bytes, 8 MiB per direction: the reader keeps reading while the forwarder
+// holds chunks (in a Latency, say), so every chunk is stamped when it arrives,
+// and a stalled direction still exerts TCP back-pressure on the sender once
+// the queue is full. Memory is taken only for data held. The forwarder takes
 // chunks in order and, for each, loads the direction's current toxic set: an
 // immutable snapshot published atomically by every AddToxic, UpdateToxic,
 // RemoveToxic, Pause and Resume, each of which also closes the previous

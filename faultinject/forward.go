@@ -9,13 +9,8 @@ import (
 	"time"
 )
 
-const (
-	// readSize is the size of the proxy's reads, the largest chunk.
-	readSize = 32 << 10
-	// chunkQueue is how many chunks a reader may hold ahead of its forwarder;
-	// with readSize it bounds the data buffered per direction.
-	chunkQueue = 4
-)
+// readSize is the size of the proxy's reads, the largest chunk.
+const readSize = 32 << 10
 
 // Internal errors that end or restart the forwarding of a chunk.
 var (
@@ -41,27 +36,25 @@ type chunk struct {
 	err  error     // io.EOF or the read error; nil for data
 }
 
-// read copies src into ch, one chunk per Read, until end of file, an error,
+// read copies src into q, one chunk per Read, until end of file, an error,
 // or the link's shutdown. Each chunk is a copy of exactly the bytes read, so
 // small reads (the common case for request/reply protocols) cost little.
-func (l *link) read(src net.Conn, ch chan<- chunk, counts *dirCounters) {
+// The reader reads whenever q has room, also while the forwarder holds
+// earlier chunks, so that each chunk is stamped when its bytes arrive.
+func (l *link) read(src net.Conn, q *chunkQueue, counts *dirCounters) {
 	buf := make([]byte, readSize)
 	for {
+		if !q.waitRoom(l.ctx) {
+			return
+		}
 		n, err := src.Read(buf)
 		now := time.Now()
 		if n > 0 {
 			counts.read.Add(int64(n))
-			select {
-			case ch <- chunk{data: bytes.Clone(buf[:n]), at: now}:
-			case <-l.ctx.Done():
-				return
-			}
+			q.push(chunk{data: bytes.Clone(buf[:n]), at: now})
 		}
 		if err != nil {
-			select {
-			case ch <- chunk{at: now, err: err}:
-			case <-l.ctx.Done():
-			}
+			q.push(chunk{at: now, err: err})
 			return
 		}
 	}
@@ -94,17 +87,17 @@ func newForwarder(l *link, dir Direction, dst net.Conn) *forwarder {
 // run forwards chunks until the direction ends. It returns nil when the
 // source's end of file was forwarded as a half close, otherwise why it
 // stopped.
-func (f *forwarder) run(ch <-chan chunk) error {
+func (f *forwarder) run(q *chunkQueue) error {
 	for {
-		var c chunk
-		select {
-		case c = <-ch:
-		case <-f.l.ctx.Done():
+		c, ok := q.pop(f.l.ctx)
+		if !ok {
 			return errLinkClosed
 		}
 		switch {
 		case len(c.data) > 0:
-			if err := f.forward(c); err != nil {
+			err := f.forward(c)
+			q.release(c)
+			if err != nil {
 				return err
 			}
 		case errors.Is(c.err, io.EOF):

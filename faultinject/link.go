@@ -101,17 +101,17 @@ func (l *link) run() {
 		if d == Downstream {
 			src, dst = server, l.client
 		}
-		ch := make(chan chunk, chunkQueue)
+		q := newChunkQueue()
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			l.read(src, ch, &l.p.counts[d])
+			l.read(src, q, &l.p.counts[d])
 		}()
 		f := newForwarder(l, d, dst)
 		forwarders.Add(1)
 		go func() {
 			defer forwarders.Done()
-			l.finishDirection(d, f.run(ch))
+			l.finishDirection(d, f.run(q))
 		}()
 	}
 	forwarders.Wait()

@@ -141,8 +141,8 @@ func (p *Proxy) cutAll(how closeHow) {
 
 // Pause stops forwarding bytes in both directions on every connection, open
 // or future, without closing anything: bytes read by the proxy are held
-// (and, once the proxy's small buffers are full, the senders are blocked by
-// TCP flow control). Closes are held too. Resume forwards everything held,
+// (and, once the proxy holds 8 MiB per connection and direction, the senders
+// are blocked by TCP flow control). Closes are held too. Resume forwards everything held,
 // in order.
 func (p *Proxy) Pause() { p.setPaused(true) }
 

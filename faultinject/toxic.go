@@ -33,6 +33,12 @@ type Toxic interface {
 // the moment the proxy read the chunk. Chunks are never reordered: a chunk
 // whose delay ends before its predecessor's is sent right after it. Latency on
 // both directions adds up on a request/reply round trip.
+//
+// The proxy keeps reading while it holds data, so each byte is read, and its
+// delay starts, when it arrives, up to 8 MiB held per connection and
+// direction. That bounds the throughput under Latency to about 8 MiB per
+// Delay (80 MiB/s at 100 ms): beyond it the sender meets TCP back-pressure,
+// and the bytes waiting in the kernel are delayed by more than Delay.
 type Latency struct {
 	// Delay is the base delay, 0 to MaxToxicDuration.
 	Delay time.Duration

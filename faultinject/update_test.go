@@ -2,8 +2,11 @@ package faultinject
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"testing"
 	"time"
 
@@ -15,21 +18,60 @@ import (
 // an echo server: every byte must come back once and in order.
 func TestChangesDuringTransfer(t *testing.T) {
 	t.Parallel()
+	const size, piece = 6 << 20, 128 << 10
 	p := newTestProxy(t, startEcho(t).addr())
-	payload := randomBytes(t, 6<<20)
+	payload := randomBytes(t, size)
 
 	done := make(chan struct{})
+	step := make(chan struct{}, 1)
+	churned := make(chan struct{})
 	result := make(chan churnResult, 1)
-	go func() { result <- churn(p, done) }()
+	go func() {
+		defer close(churned)
+		result <- churn(p, done, step)
+	}()
 
-	sum, n := echoTransfer(t, dial(t, p.Addr()), payload)
+	// The client writes the payload in pieces, each after two or more new
+	// changes, so that the toxics change throughout the transfer however
+	// fast the proxy is.
+	c := dial(t, p.Addr())
+	werr := make(chan error, 1)
+	go func() { werr <- writeStepped(c, payload, piece, step, churned) }()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
 	close(done)
 	r := recv(t, result)
 	require.NoError(t, r.err)
-	require.Equal(t, len(payload), n)
-	require.Equal(t, sha256.Sum256(payload), sum)
-	require.Greater(t, r.changes, 20, "the toxics changed while data flowed")
+	require.NoError(t, err)
+	require.NoError(t, recv(t, werr))
+	require.Equal(t, len(payload), int(n))
+	require.Equal(t, sha256.Sum256(payload), [32]byte(h.Sum(nil)))
+	require.GreaterOrEqual(t, r.changes, 2*size/piece, "the toxics changed while data flowed")
 	t.Logf("%d changes during the transfer", r.changes)
+}
+
+// writeStepped writes payload to c in pieces of piece bytes, each after
+// three tokens from step (at most one of them is older than the previous
+// piece), and then closes c's write side. It gives up when stop is closed.
+// It runs on its own goroutine, so it returns the error instead of failing
+// the test.
+func writeStepped(c *net.TCPConn, payload []byte, piece int, step, stop <-chan struct{}) error {
+	for rest := payload; len(rest) > 0; {
+		for range 3 {
+			select {
+			case <-step:
+			case <-stop:
+				_ = c.CloseWrite()
+				return errors.New("the toxics stopped changing")
+			}
+		}
+		n := min(len(rest), piece)
+		if _, err := c.Write(rest[:n]); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return c.CloseWrite()
 }
 
 type churnResult struct {
@@ -37,9 +79,10 @@ type churnResult struct {
 	err     error
 }
 
-// churn changes p's toxics every millisecond until done is closed. It runs on
+// churn changes p's toxics every millisecond until done is closed, and after
+// each change leaves a token in step (capacity 1) if there is none. It runs on
 // its own goroutine, so it reports instead of failing the test.
-func churn(p *Proxy, done <-chan struct{}) churnResult {
+func churn(p *Proxy, done <-chan struct{}, step chan<- struct{}) churnResult {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	toxics := []struct {
 		name string
@@ -76,6 +119,7 @@ func churn(p *Proxy, done <-chan struct{}) churnResult {
 				p.Pause()
 			}
 			changes++
+			signal(step)
 			continue
 		}
 		tx := toxics[i]
@@ -94,5 +138,14 @@ func churn(p *Proxy, done <-chan struct{}) churnResult {
 			return churnResult{changes: changes, err: fmt.Errorf("change %d on %s: %w", changes, tx.name, err)}
 		}
 		changes++
+		signal(step)
+	}
+}
+
+// signal leaves a token in ch unless one is there.
+func signal(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
