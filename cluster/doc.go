@@ -18,7 +18,9 @@
 // the few commands that need it). Keys in different slots, in one command,
 // transaction or script, give ErrCrossSlot without sending anything; keyless
 // commands go to any master. ReplicaReads lets read-only commands use
-// replicas.
+// replicas; one the client fails to reach, although the cluster still lists
+// it as online, is skipped for a few seconds, its reads going to another
+// replica or the master.
 //
 // The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7),
 // asked of several nodes at once (masters, then replicas, then the seeds):
@@ -26,11 +28,15 @@
 // the client, and one that hangs does not hold the others up. It is
 // refreshed, one refresh at a time, after MOVED, TRYAGAIN, CLUSTERDOWN and
 // connection failures (a node that refuses connections included), and
-// every RefreshInterval; a MOVED updates its slot at once. ASK (a slot
-// being migrated, whose owner is still the one in the map) sends ASKING
-// and the command back-to-back on the target's connection, and changes
-// nothing. With Config.TLS the nodes are reached on the TLS ports CLUSTER
-// SHARDS reports ("tls-port").
+// every RefreshInterval; a MOVED updates its slot at once. Refreshes asked
+// for by these, and by commands for a slot with no owner in the view, are
+// at least 100ms apart: such a command joins the refresh in progress, if
+// any, and within 100ms of the last one fails at once, not executed, with
+// ErrSlotNotServed (before the client has any view: with the last
+// refresh's error, wrapped). ASK (a slot being migrated, whose owner is
+// still the one in the map) sends ASKING and the command back-to-back on
+// the target's connection, and changes nothing. With Config.TLS the nodes
+// are reached on the TLS ports CLUSTER SHARDS reports ("tls-port").
 //
 // # Failures
 //

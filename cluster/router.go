@@ -23,7 +23,9 @@ var (
 	// ErrTopology: no node gave a usable view of the cluster.
 	ErrTopology = errors.New("cluster: no usable cluster topology")
 	// ErrSlotNotServed: the cluster says no node serves the slot (the
-	// cluster is down or being reconfigured).
+	// cluster is down or being reconfigured), as of the last refresh:
+	// within minRefreshGap (100ms) of it, a command for such a slot gets
+	// this error without another refresh.
 	ErrSlotNotServed = errors.New("cluster: no node serves the slot")
 )
 
@@ -32,9 +34,22 @@ const (
 	// DefaultRefreshInterval: how often the topology is refreshed when
 	// nothing else asks for it.
 	DefaultRefreshInterval = 30 * time.Second
-	// minRefreshGap: refreshes asked for by redirections and failures are
-	// at least this far apart, so a storm of MOVED replies costs one.
+	// minRefreshGap: refreshes asked for by redirections, failures and
+	// commands for a slot without an owner are at least this far apart, so
+	// a storm of MOVED replies, or of commands for an unserved slot, costs
+	// one.
 	minRefreshGap = 100 * time.Millisecond
+	// replicaQuarantine: how long ReplicaReads skips a replica after the
+	// client reported trouble with it (a failed dial or connection, a
+	// CLUSTERDOWN or TRYAGAIN reply). The cluster keeps listing a dead
+	// replica as online until its cluster-node-timeout passes (15 seconds
+	// by default); meanwhile its reads go to another replica or the
+	// master. Long enough to cover a command's retries and the refresh
+	// that follows; short enough that a replica whose trouble was brief
+	// (a cut connection, a restart) serves reads again soon. A replica
+	// still dead after it costs one failed attempt, re-routed, and a new
+	// quarantine.
+	replicaQuarantine = 5 * time.Second
 	// queryTimeout bounds one node's answer to a topology query.
 	queryTimeout = 2 * time.Second
 	// maxQueried: how many nodes a refresh asks at once.
@@ -67,7 +82,11 @@ func RefreshInterval(d time.Duration) Option { return func(o *options) { o.refre
 // their master). Off by default. Only replicas CLUSTER SHARDS reports
 // "online" are read from: a "loading" one (replication offset 0: syncing,
 // or in a cluster never written to) may serve an empty dataset; a shard
-// with none reads from its master.
+// with none reads from its master. A replica the client had trouble with
+// (its connection failed or could not be made, or it replied CLUSTERDOWN
+// or TRYAGAIN) is skipped for a few seconds, its reads going to the
+// shard's other replicas or its master, since the cluster goes on listing
+// a dead replica as online until it marks it failed.
 func ReplicaReads() Option { return func(o *options) { o.replicaReads = true } }
 
 // New returns a client for the Redis Cluster that cfg.Endpoints (seed nodes,
@@ -111,10 +130,17 @@ type router struct {
 
 	topo atomic.Pointer[topology] // replaced under mu (run, Moved); read by anyone
 
+	// suspects: replicas the client reported trouble with (Trouble), and
+	// when; ReplicaReads skips each for replicaQuarantine after that.
+	// Copied on write under mu; read by anyone. Nil when empty.
+	suspects atomic.Pointer[map[string]time.Time]
+
 	mu          sync.Mutex
-	refreshing  *flight   // guarded by mu: the refresh in progress, or nil
-	lastRefresh time.Time // guarded by mu: when the last refresh ended
-	closed      bool      // guarded by mu: Close has begun; no refresh starts after it
+	refreshing  *flight       // guarded by mu: the refresh in progress, or nil
+	lastRefresh time.Time     // guarded by mu: when the last refresh ended
+	lastErr     error         // guarded by mu: the last refresh's error (nil: it succeeded)
+	refreshGap  time.Duration // guarded by mu: minRefreshGap (tests change it)
+	closed      bool          // guarded by mu: Close has begun; no refresh starts after it
 
 	wake   chan struct{}   // capacity 1: refresh soon
 	ctx    context.Context // ends with Close
@@ -130,7 +156,7 @@ type flight struct {
 }
 
 func newRouter(m *client.Mux, seeds []string, o options, loadLimit time.Duration) *router {
-	r := &router{m: m, opts: o, seeds: seeds, loadLimit: loadLimit, wake: make(chan struct{}, 1)}
+	r := &router{m: m, opts: o, seeds: seeds, loadLimit: loadLimit, refreshGap: minRefreshGap, wake: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(1)
 	go r.loop()
@@ -143,14 +169,19 @@ func (r *router) Sharded() bool { return true }
 // KeySlot implements client.Router.
 func (r *router) KeySlot(key string) int { return Slot(key) }
 
-// Node implements client.Router.
+// Node implements client.Router. Before the first topology, and for a
+// slot the view gives no owner, it waits for a refresh (the one in flight,
+// or a new one), but starts none within minRefreshGap of the last one: it
+// fails at once instead, with the last refresh's error or ErrSlotNotServed.
 func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Node, error) {
 	t := r.topo.Load()
 	if t == nil {
-		if err := r.refresh(ctx); err != nil {
+		if _, err := r.refreshSpaced(ctx); err != nil {
 			return nil, err
 		}
-		t = r.topo.Load()
+		if t = r.topo.Load(); t == nil {
+			return nil, ErrTopology // not reached: a refresh that succeeded stored a view
+		}
 	}
 	var s *shard
 	if slot == client.NoSlot {
@@ -162,10 +193,14 @@ func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Nod
 		i := t.slots[slot]
 		if i < 0 {
 			// Perhaps a reconfiguration we have not seen yet.
-			if err := r.refresh(ctx); err != nil {
+			recent, err := r.refreshSpaced(ctx)
+			if err != nil && !recent {
 				return nil, err
 			}
 			if t = r.topo.Load(); t.slots[slot] < 0 {
+				if err != nil {
+					return nil, fmt.Errorf("%w: %d (%w)", ErrSlotNotServed, slot, err)
+				}
 				return nil, fmt.Errorf("%w: %d", ErrSlotNotServed, slot)
 			}
 			i = t.slots[slot]
@@ -173,10 +208,11 @@ func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Nod
 		s = t.shards[i]
 	}
 	if readOnly && r.opts.replicaReads && len(s.replicas) > 0 {
-		n := r.m.Node(s.replicas[rand.IntN(len(s.replicas))])
-		if n != nil {
-			n.SetReadOnly()
-			return n, nil
+		if addr := r.pickReplica(s.replicas); addr != "" {
+			if n := r.m.Node(addr); n != nil {
+				n.SetReadOnly()
+				return n, nil
+			}
 		}
 	}
 	if n := r.m.Node(s.master); n != nil {
@@ -190,6 +226,11 @@ func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Nod
 func (r *router) Moved(slot int, addr string) {
 	if slot < 0 || slot >= SlotCount {
 		return
+	}
+	if t := r.topo.Load(); t != nil {
+		if i := t.slots[slot]; i >= 0 && t.shards[i].master == addr {
+			return // the view knows already (an earlier MOVED or a refresh)
+		}
 	}
 	r.mu.Lock()
 	if t := r.topo.Load(); t != nil {
@@ -212,8 +253,92 @@ func (r *router) Moved(slot int, addr string) {
 	r.soon()
 }
 
-// Trouble implements client.Router.
-func (r *router) Trouble(*client.Node, error) { r.soon() }
+// Trouble implements client.Router: a refresh follows, and a replica of
+// the current view is a suspect for replicaQuarantine (see ReplicaReads).
+func (r *router) Trouble(n *client.Node, _ error) {
+	if n != nil && r.opts.replicaReads {
+		r.suspect(n.Addr())
+	}
+	r.soon()
+}
+
+// suspect records trouble with addr when the current view lists it as a
+// replica, and forgets suspects whose quarantine is over.
+func (r *router) suspect(addr string) {
+	t := r.topo.Load()
+	if t == nil || !t.isReplica(addr) {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pruneSuspectsLocked(now)
+	next := map[string]time.Time{addr: now}
+	if old := r.suspects.Load(); old != nil {
+		for a, since := range *old {
+			if a != addr {
+				next[a] = since
+			}
+		}
+	}
+	r.suspects.Store(&next)
+}
+
+// pruneSuspectsLocked forgets the suspects whose quarantine is over, so
+// that reads stop looking them up. r.mu must be held.
+func (r *router) pruneSuspectsLocked(now time.Time) {
+	old := r.suspects.Load()
+	if old == nil {
+		return
+	}
+	next := map[string]time.Time{}
+	for a, since := range *old {
+		if now.Sub(since) < replicaQuarantine {
+			next[a] = since
+		}
+	}
+	if len(next) == len(*old) {
+		return
+	}
+	if len(next) == 0 {
+		r.suspects.Store(nil)
+		return
+	}
+	r.suspects.Store(&next)
+}
+
+// pickReplica returns one of replicas at random, leaving out those in
+// quarantine; "" when all of them are.
+func (r *router) pickReplica(replicas []string) string {
+	sus := r.suspects.Load()
+	if sus == nil {
+		return replicas[rand.IntN(len(replicas))]
+	}
+	now := time.Now()
+	ok := func(a string) bool {
+		since, found := (*sus)[a]
+		return !found || now.Sub(since) >= replicaQuarantine
+	}
+	n := 0
+	for _, a := range replicas {
+		if ok(a) {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	k := rand.IntN(n)
+	for _, a := range replicas {
+		if ok(a) {
+			if k == 0 {
+				return a
+			}
+			k--
+		}
+	}
+	return "" // not reached
+}
 
 // Close implements client.Router: it ends the refresh in progress, if any
 // (its waiters get an error matching client.ErrClosed), and waits for the
@@ -246,7 +371,7 @@ func (r *router) loop() {
 		case <-tick.C:
 		case <-r.wake:
 			r.mu.Lock()
-			wait := minRefreshGap - time.Since(r.lastRefresh)
+			wait := r.refreshGap - time.Since(r.lastRefresh)
 			r.mu.Unlock()
 			if wait > 0 {
 				t := time.NewTimer(wait)
@@ -267,12 +392,38 @@ func (r *router) loop() {
 // only bounds this caller's wait, and when it ends first, refresh returns
 // its error (wrapped) and the refresh goes on for the others.
 func (r *router) refresh(ctx context.Context) error {
+	_, err := r.join(ctx, false)
+	return err
+}
+
+// refreshSpaced is refresh for a command that found the view lacking (no
+// view yet, or no owner for its slot): it joins the refresh in flight, if
+// any, but starts none when the last one ended less than refreshGap ago,
+// so that a stream of such commands costs a refresh per refreshGap, not
+// one each. It then returns at once, with recent true: nil when the last
+// refresh succeeded, else its error, wrapped.
+func (r *router) refreshSpaced(ctx context.Context) (recent bool, err error) {
+	return r.join(ctx, true)
+}
+
+// join waits for the refresh in flight, starting one if there is none
+// (unless spaced and the last one ended less than refreshGap ago: then it
+// returns recent true and the last one's error), and returns its error.
+func (r *router) join(ctx context.Context, spaced bool) (recent bool, err error) {
 	r.mu.Lock()
 	f := r.refreshing
 	if f == nil {
 		if r.closed {
 			r.mu.Unlock()
-			return client.ErrClosed
+			return false, client.ErrClosed
+		}
+		if ago := time.Since(r.lastRefresh); spaced && !r.lastRefresh.IsZero() && ago < r.refreshGap {
+			err := r.lastErr
+			r.mu.Unlock()
+			if err != nil {
+				return true, fmt.Errorf("cluster: the last topology refresh, %v ago, failed: %w", ago.Round(time.Millisecond), err)
+			}
+			return true, nil
 		}
 		f = &flight{done: make(chan struct{})}
 		r.refreshing = f
@@ -282,9 +433,9 @@ func (r *router) refresh(ctx context.Context) error {
 	r.mu.Unlock()
 	select {
 	case <-f.done:
-		return f.err
+		return false, f.err
 	case <-ctx.Done():
-		return fmt.Errorf("cluster: waiting for the topology: %w", ctx.Err())
+		return false, fmt.Errorf("cluster: waiting for the topology: %w", ctx.Err())
 	}
 }
 
@@ -303,7 +454,8 @@ func (r *router) run(f *flight) {
 		r.topo.Store(t)
 	}
 	f.err = err
-	r.lastRefresh, r.refreshing = time.Now(), nil
+	r.lastRefresh, r.lastErr, r.refreshing = time.Now(), err, nil
+	r.pruneSuspectsLocked(r.lastRefresh)
 	r.mu.Unlock()
 	close(f.done)
 }

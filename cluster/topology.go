@@ -62,6 +62,17 @@ func (t *topology) addStandby(u *topology) {
 	}
 }
 
+// isReplica reports whether addr is one of t's replicas (standby ones
+// included).
+func (t *topology) isReplica(addr string) bool {
+	for _, s := range t.shards {
+		if slices.Contains(s.replicas, addr) || slices.Contains(s.standby, addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // covered counts the slots that have an owner.
 func (t *topology) covered() int {
 	n := 0
