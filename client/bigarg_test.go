@@ -18,11 +18,9 @@ import (
 // injected before them, in Futures, transactions, scripts and blocking
 // commands (which write one flat buffer), and around the writer's batch cap.
 func TestBigArguments(t *testing.T) {
-	certs := newTestCerts(t)
+	serverTLS, clientTLS := testTLS(t)
 	plain := startServer(t, redisserver.Options{UnixSocket: true})
-	secure := startServer(t, redisserver.Options{TLS: &redisserver.TLSOptions{
-		CertFile: certs.serverCert, KeyFile: certs.serverKey, CAFile: certs.caFile,
-	}})
+	secure := startServer(t, redisserver.Options{TLS: serverTLS})
 	for _, tc := range []struct {
 		name     string
 		cfg      Config
@@ -30,7 +28,7 @@ func TestBigArguments(t *testing.T) {
 	}{
 		{"tcp", Config{Endpoints: []string{serverAddr(t, plain)}}, true},
 		{"unix", Config{Endpoints: []string{"unix:" + plain.UnixSocket()}}, true},
-		{"tls", Config{Endpoints: []string{serverAddr(t, secure)}, TLS: certs.clientConfig()}, false},
+		{"tls", Config{Endpoints: []string{serverAddr(t, secure)}, TLS: clientTLS}, false},
 		{"resp2", Config{Endpoints: []string{serverAddr(t, plain)}, Protocol: 2}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

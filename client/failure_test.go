@@ -234,12 +234,10 @@ func TestEndpointsTriedInOrder(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	certs := newTestCerts(t)
-	srv := startServer(t, redisserver.Options{TLS: &redisserver.TLSOptions{
-		CertFile: certs.serverCert, KeyFile: certs.serverKey, CAFile: certs.caFile,
-	}})
+	serverTLS, clientTLS := testTLS(t)
+	srv := startServer(t, redisserver.Options{TLS: serverTLS})
 	ctx := testCtx(t)
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, TLS: certs.clientConfig()})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, TLS: clientTLS})
 	if _, err := m.Database(0).Do(ctx, "SET", "k", "over TLS"); err != nil {
 		t.Fatal(err)
 	}
