@@ -3,6 +3,8 @@ package clusterharness
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -70,3 +72,32 @@ func (e *StabilityError) Error() string {
 
 // Unwrap returns ErrNotStable and the context's error.
 func (e *StabilityError) Unwrap() []error { return []error{ErrNotStable, e.Err} }
+
+// StartError reports a Start that failed once nodes had started (while
+// building the cluster or waiting for it to be stable). Start stops those
+// nodes, and their logs go with them, so the error keeps the end of each.
+type StartError struct {
+	// Err is the cause, such as a *StabilityError.
+	Err error
+	// LogTails maps the address of each node started to the last lines
+	// of its log.
+	LogTails map[string]string
+}
+
+// Error implements error: the cause, then each node's log tail, indented,
+// in the order of the addresses.
+func (e *StartError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clusterharness: start: %v", e.Err)
+	for _, addr := range slices.Sorted(maps.Keys(e.LogTails)) {
+		fmt.Fprintf(&b, "\n\tnode %s: log (last lines):", addr)
+		for line := range strings.SplitSeq(strings.TrimSpace(e.LogTails[addr]), "\n") {
+			b.WriteString("\n\t\t")
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *StartError) Unwrap() error { return e.Err }

@@ -80,6 +80,12 @@ type Options struct {
 	// (replicas stay with their master, so the topology changes only with
 	// the operations). Node.Password is also the masterauth of every node
 	// and the AUTH of MIGRATE.
+	//
+	// Node.Log, when set, receives the log lines of every node, nodes added
+	// later included, until Stop returns. The harness lets one Write
+	// through at a time, so a bytes.Buffer will do if it is read only once
+	// Stop has returned and is given to no other cluster or server;
+	// otherwise the writer must be safe for concurrent use.
 	Node redisserver.Options
 	// StartTimeout bounds Run's start; zero means DefaultStartTimeout.
 	StartTimeout time.Duration

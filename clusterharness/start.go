@@ -17,14 +17,17 @@ import (
 // Options.Replicas replicas. It builds the cluster itself: CLUSTER
 // ADDSLOTSRANGE and SET-CONFIG-EPOCH on each master, CLUSTER MEET from the
 // first node to every other, CLUSTER REPLICATE on each replica. On error
-// nothing is left behind. The caller must Stop the cluster; in tests, Run
-// does it.
+// nothing is left behind; an error met once nodes had started is a
+// *StartError, which keeps the end of their logs. The caller must Stop the
+// cluster; in tests, Run does it.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c, err := newCluster(opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.start(ctx); err != nil {
+		// Stop takes the nodes' logs with them: keep their ends.
+		err = c.withLogTails(err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		return nil, errors.Join(err, c.Stop(cctx))
@@ -68,8 +71,13 @@ func newCluster(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	nodeOpts := o.Node
+	if nodeOpts.Log != nil {
+		// Every node writes it, each from goroutines of its own.
+		nodeOpts.Log = &lockedWriter{w: nodeOpts.Log}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Cluster{opts: o, nodeOpts: o.Node, migrations: map[int]*Migration{}, turn: make(chan struct{}, 1), ctx: ctx, cancel: cancel}, nil
+	return &Cluster{opts: o, nodeOpts: nodeOpts, migrations: map[int]*Migration{}, turn: make(chan struct{}, 1), ctx: ctx, cancel: cancel}, nil
 }
 
 // logTails logs the end of every node's log.
@@ -79,12 +87,33 @@ func (c *Cluster) logTails(tb testing.TB) {
 	nodes := append([]*Node(nil), c.nodes...)
 	c.mu.Unlock()
 	for _, n := range nodes {
-		lines := strings.Split(strings.TrimRight(n.srv.Logs(), "\n"), "\n")
-		if len(lines) > logTailLines {
-			lines = lines[len(lines)-logTailLines:]
-		}
-		tb.Logf("clusterharness: node %s (%s): log (last lines):\n\t%s", n.Addr(), n.id, strings.Join(lines, "\n\t"))
+		tb.Logf("clusterharness: node %s (%s): log (last lines):\n\t%s", n.Addr(), n.id, strings.ReplaceAll(logTail(n), "\n", "\n\t"))
 	}
+}
+
+// withLogTails returns err as a *StartError carrying the end of the log of
+// every node started so far, or err itself when there is none.
+func (c *Cluster) withLogTails(err error) error {
+	c.mu.Lock()
+	nodes := append([]*Node(nil), c.nodes...)
+	c.mu.Unlock()
+	if len(nodes) == 0 {
+		return err
+	}
+	tails := make(map[string]string, len(nodes))
+	for _, n := range nodes {
+		tails[n.Addr()] = logTail(n)
+	}
+	return &StartError{Err: err, LogTails: tails}
+}
+
+// logTail returns the last logTailLines lines of n's log.
+func logTail(n *Node) string {
+	lines := strings.Split(strings.TrimRight(n.srv.Logs(), "\n"), "\n")
+	if len(lines) > logTailLines {
+		lines = lines[len(lines)-logTailLines:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // start creates the network (containers), starts the nodes and builds the

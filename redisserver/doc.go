@@ -50,8 +50,10 @@
 // bus ports; cluster mode keeps Port+10000 free too). Another process can
 // take the port before redis-server binds it; the start then fails with
 // "Address already in use" in the log and Start tries another port, up to
-// DefaultStartAttempts times. A server is ready when its log says "Ready to
-// accept connections" and it answers a PING, both within the context.
+// DefaultStartAttempts times. A server is ready when it answers a PING
+// (anything but a LOADING error) while it runs, within the context; the log
+// line "Ready to accept connections" only speeds the wait up, so a server
+// configured to log less ("loglevel warning", a logfile) starts too.
 // A failed start returns a *StartError carrying the end of the server log.
 //
 // Restart keeps the port: if another process took it while the server was

@@ -16,8 +16,8 @@ var (
 	// ErrBinaryNotFound: no redis-server executable was found (Options.Binary,
 	// $REDIS_SERVER_BIN, then "redis-server" on $PATH).
 	ErrBinaryNotFound = errors.New("redisserver: redis-server binary not found")
-	// ErrNotReady: the server did not log "Ready to accept connections" and
-	// answer a PING before the context ended.
+	// ErrNotReady: the server did not answer a PING (with anything but a
+	// LOADING error) before the context ended.
 	ErrNotReady = errors.New("redisserver: server not ready")
 	// ErrExited: the server process (or container) exited while it was
 	// starting; the StartError that wraps it carries the end of its log.

@@ -140,7 +140,14 @@ type Options struct {
 	Cluster bool
 
 	// Log, when set, receives every line of the server log as it is written
-	// (for example a writer that calls t.Log). Logs returns the log anyway.
+	// (for example a writer that calls t.Log), one whole line (ending in
+	// "\n") per call, from the server's own goroutines (those that read the
+	// log of each run). The writes of one server come one at a time, but a
+	// writer shared between servers is written by all of them at once: it
+	// must then be safe for concurrent use (clusterharness serialises its
+	// nodes' writes itself). Writes go on until Stop returns: read a writer
+	// that is not safe for concurrent use only after that. Logs returns the
+	// log anyway.
 	Log io.Writer
 	// LogLimit is how many bytes of log Logs keeps; zero means
 	// DefaultLogLimit.

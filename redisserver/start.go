@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,12 +21,18 @@ const (
 	pingTimeout = 2 * time.Second
 	// logTailLines is how many log lines a StartError carries.
 	logTailLines = 20
+	// readyPollMin and readyPollMax bound the delay between readiness
+	// probes, which doubles from the first to the second.
+	readyPollMin = 2 * time.Millisecond
+	readyPollMax = 100 * time.Millisecond
 )
 
-// Start starts a server and waits until it is ready: it has logged "Ready to
-// accept connections" and answered a PING, both within ctx. On error
-// nothing is left behind (process, directory, container). The caller must
-// Stop the server; in tests, Run does it.
+// Start starts a server and waits until it is ready: it answers a PING (with
+// anything but a LOADING error) while its process, or container, lives,
+// within ctx. The log line "Ready to accept connections" speeds the wait
+// up, but a server that does not log it ("loglevel warning", a logfile) is
+// ready all the same. On error nothing is left behind (process, directory,
+// container). The caller must Stop the server; in tests, Run does it.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	s, err := newServer(opts)
 	if err != nil {
@@ -191,51 +199,119 @@ func (s *Server) startRun(ctx context.Context, op string, port int) error {
 	return nil
 }
 
-// waitReady waits until the run whose end closes done has logged a ready
-// line (one more than readyBefore) and answers PING: any reply but a
-// LOADING error.
+// waitReady waits until the run whose end closes done is ready: it answers
+// a PING with anything but a LOADING error, within ctx and while it lives.
+// Any other reply counts, an error such as NOPERM (an AdminUser without
+// PING) or a refused AUTH included (but see below): that is for the
+// caller's commands to meet, not a reason to fail the start.
+//
+// The "Ready to accept connections" line is only a hint: Redis logs it at
+// notice level, so with "loglevel warning" or a logfile it never comes.
+// When it comes (one more than readyBefore), it wakes the wait at once, and
+// it shows that this run holds the port. Without it, the server that
+// answers may be another process's, which took the port before this run
+// could bind it (this run then exits with "Address already in use"): for
+// the binary backend the probe then also asks INFO for the process ID, and
+// accepts only this run's, or an error reply to INFO once AUTH passed (the
+// AdminUser may not be allowed INFO); a refused AUTH does not count. A
+// container's port is published by Docker, which fails the start when
+// another process holds it.
 func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan struct{}) error {
+	pid := 0 // this run's process ID, whether it still lives or not
+	if b, ok := s.b.(*binaryBackend); ok && b.run != nil {
+		pid = b.run.proc.Pid
+	}
+	delay := readyPollMin
+	var lastErr error
 	for {
 		n, changed := s.logs.readyState()
-		if n > readyBefore {
-			break
-		}
-		select {
-		case <-changed:
-		case <-done:
-			return ErrExited
-		case <-ctx.Done():
-			return fmt.Errorf("%w: no %q in its log: %w", ErrNotReady, readyLine, ctx.Err())
-		}
-	}
-	// The ready line comes after the listening sockets are open, so the first
-	// PING normally answers; through Docker's port forwarding it may take a
-	// moment more. Poll, within ctx and while the server lives.
-	delay := 2 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-		_, err := s.Do(pctx, "PING")
-		cancel()
+		logged := n > readyBefore
+		err := s.probeReady(ctx, done, pid, logged)
 		if err == nil {
-			return nil
+			select {
+			case <-done:
+				// Whoever answered, it was not this run.
+				return ErrExited
+			default:
+				return nil
+			}
 		}
-		// Any reply but LOADING means the server answers: an error such as
-		// NOPERM (an AdminUser without PING) is for the caller's commands
-		// to meet, not a reason to fail the start.
-		var rerr *resp.Error
-		if errors.As(err, &rerr) && rerr.Prefix != "LOADING" {
-			return nil
-		}
+		lastErr = err
+		// Wait for the next probe: the delay, or the ready line if it has not
+		// come yet; not after the run ended or the context.
 		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-done:
-			t.Stop()
-			return ErrExited
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w: PING: %w", ErrNotReady, errors.Join(ctx.Err(), err))
+		delay = min(2*delay, readyPollMax)
+	wait:
+		for {
+			select {
+			case <-t.C:
+				break wait
+			case <-changed:
+				if n, changed = s.logs.readyState(); n > readyBefore && !logged {
+					t.Stop()
+					break wait
+				}
+			case <-done:
+				t.Stop()
+				return ErrExited
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w: %w", ErrNotReady, errors.Join(ctx.Err(), lastErr))
+			}
 		}
-		delay = min(2*delay, 100*time.Millisecond)
 	}
+}
+
+// probeReady sends one readiness PING (and INFO server when verify is
+// needed, see waitReady) on one connection, bounded by pingTimeout and by
+// the end of the run. It returns nil when the server is ready.
+func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, pid int, logged bool) error {
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	// A run that exits (a lost bind race) ends a probe that another
+	// process's listener keeps waiting.
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	verify := pid != 0 && !logged
+	cmds := [][]any{{"PING"}}
+	if verify {
+		cmds = append(cmds, []any{"INFO", "server"})
+	}
+	replies, err := s.DoAll(pctx, cmds...)
+	if err != nil {
+		// A refused AUTH is an answer, but not one that shows whose.
+		var rerr *resp.Error
+		if errors.As(err, &rerr) && !verify {
+			return nil
+		}
+		return err
+	}
+	if v := replies[0]; v.IsError() {
+		var rerr *resp.Error
+		if errors.As(v.Err(), &rerr) && rerr.Prefix == "LOADING" {
+			return fmt.Errorf("PING: %w", rerr)
+		}
+	}
+	if !verify || replies[1].IsError() {
+		return nil
+	}
+	if got := infoField(replies[1].Text(), "process_id"); got != strconv.Itoa(pid) {
+		return fmt.Errorf("%w: %s is answered by process %q, not by this server (process %d)", ErrPortInUse, s.Addr(), got, pid)
+	}
+	return nil
+}
+
+// infoField returns the value of field in an INFO reply, or "".
+func infoField(info, field string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
