@@ -2,9 +2,12 @@ package redisserver_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"os"
 	"strings"
 	"time"
 
@@ -167,4 +170,43 @@ func ExampleOptions_cluster() {
 	}
 	fmt.Println("the nodes know each other")
 	// Output: the nodes know each other
+}
+
+// A server that speaks only TLS, with a throwaway certificate authority.
+// ClientTLSConfig is the configuration a client of it needs (Do uses it).
+func ExampleNewTestTLS() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "tls")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	tlsOpts, err := redisserver.NewTestTLS(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := redisserver.Start(ctx, redisserver.Options{TLS: tlsOpts})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Stop(ctx)
+
+	cfg, err := tlsOpts.ClientTLSConfig()
+	if err != nil {
+		log.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", s.Addr(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		log.Fatal(err)
+	}
+	reply := make([]byte, 7)
+	if _, err := io.ReadFull(conn, reply); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", reply)
+	// Output: "+PONG\r\n"
 }

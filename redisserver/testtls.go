@@ -17,14 +17,15 @@ import (
 )
 
 // NewTestTLS writes a throwaway certificate authority, and a certificate it
-// signed for 127.0.0.1, ::1 and localhost, valid for a day, into dir (which
-// must exist), and returns TLSOptions that use them: set them as
+// signed for 127.0.0.1, ::1, localhost and hosts (more names or IP
+// addresses, such as a container network alias), valid for a day, into dir
+// (which must exist), and returns TLSOptions that use them: set them as
 // Options.TLS, and give clients ClientTLSConfig. The certificate allows
 // server and client authentication, as Redis also presents it on
 // replication and cluster bus links, so the same options serve a cluster
 // (Options.Cluster) and AuthClients. For tests only: the private keys are
 // written unprotected.
-func NewTestTLS(dir string) (*TLSOptions, error) {
+func NewTestTLS(dir string, hosts ...string) (*TLSOptions, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,6 +61,13 @@ func NewTestTLS(dir string) (*TLSOptions, error) {
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
