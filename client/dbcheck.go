@@ -78,6 +78,9 @@ func (m *Mux) selectOnce(n int) error {
 	defer interruptIO(ctx, rc.nc)()
 	v, err := roundTrip(rc, []string{"SELECT", itoa(n)})
 	if err != nil {
+		if m.ctx.Err() != nil {
+			err = ErrClosed // interrupted by Close
+		}
 		return &RequestError{Addr: rc.addr, Exec: NotSent, Err: err}
 	}
 	if e := v.Err(); e != nil {

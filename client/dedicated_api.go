@@ -101,7 +101,7 @@ func (c *Conn) Send(ctx context.Context, args ...any) error {
 		return &CommandError{Err: ErrEmptyCommand}
 	}
 	if c.broken != nil {
-		return &RequestError{Addr: c.dc.rc.addr, Exec: NotSent, Err: fmt.Errorf("%w: %w", ErrConnBroken, c.broken)}
+		return &RequestError{Addr: c.dc.rc.addr, Exec: NotSent, Err: fmt.Errorf("%w (the earlier failure: %v)", ErrConnBroken, c.broken)}
 	}
 	db := Database{m: c.m}
 	buf, err := db.encode(nil, args)
@@ -294,6 +294,12 @@ func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []str
 	if err != nil {
 		if ctx.Err() == nil {
 			m.router.Trouble(node, err)
+		}
+		// WATCH changes no data and fn has not run: nothing of the
+		// transaction ran, whatever became of WATCH.
+		var re *RequestError
+		if errors.As(err, &re) {
+			err = &RequestError{Addr: re.Addr, Exec: NotSent, Err: re.Err}
 		}
 		return nil, err
 	}

@@ -301,17 +301,34 @@ func TestDedicatedReset(t *testing.T) {
 // later Do must not take that reply for its own. It fails, not sent, with
 // ErrConnBroken; Receive still reads what the server sends.
 func TestDedicatedOutOfStepAfterAbandonedDo(t *testing.T) {
-	_, m := serverMux(t)
+	srv, m := serverMux(t)
 	ctx := testCtx(t)
 	err := m.Dedicated(ctx, func(c *Conn) error {
-		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		// Abandon a BLPOP once the server has it (blocked), so that its
+		// reply is sure to come later.
+		bctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		if _, err := c.Do(short, "BLPOP", "nolist", "0.3"); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("BLPOP with a 50ms ctx: %v", err)
+		go func() {
+			defer cancel()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if v, err := srv.Do(ctx, "INFO", "clients"); err != nil || strings.Contains(v.Text(), "blocked_clients:1") {
+					return
+				}
+				select {
+				case <-tick.C:
+				case <-bctx.Done():
+					return
+				}
+			}
+		}()
+		if _, err := c.Do(bctx, "BLPOP", "nolist", "0.3"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("BLPOP abandoned: %v", err)
 		}
 		v, err := c.Do(ctx, "ECHO", "hello")
-		if !errors.Is(err, ErrConnBroken) || !NotExecuted(err) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("ECHO after the abandoned BLPOP = %v, %v; want ErrConnBroken, not executed, wrapping the first failure", v, err)
+		if !errors.Is(err, ErrConnBroken) || !NotExecuted(err) || errors.Is(err, context.Canceled) {
+			t.Fatalf("ECHO after the abandoned BLPOP = %v, %v; want ErrConnBroken, not executed, not the BLPOP's ctx error", v, err)
 		}
 		if v, err := c.Receive(ctx); err != nil || v.Type != resp.TypeNull {
 			t.Fatalf("Receive after it: %v, %v; want the BLPOP's null", v, err)
@@ -380,5 +397,29 @@ func TestWatchSocketTimeout(t *testing.T) {
 		_ = srv.Resume()
 		<-done
 		t.Fatal("Tx.Do still waiting 10s after the server paused, with SocketTimeout 300ms")
+	}
+}
+
+// A WATCH that fails (here: a paused server, SocketTimeout) leaves nothing
+// of the transaction run, and fn uncalled: the error says NotExecuted, so
+// a caller may run the transaction again.
+func TestWatchFailureIsNotExecuted(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, SocketTimeout: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	db := m.Database(0)
+	// A pooled dedicated connection, so that WATCH is the first to fail.
+	if err := db.Watch(ctx, []string{"w"}, func(tx *Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Resume() })
+	called := false
+	err := db.Watch(ctx, []string{"w"}, func(tx *Tx) error { called = true; return nil })
+	if called || !errors.Is(err, ErrSocketTimeout) || !NotExecuted(err) {
+		t.Fatalf("Watch on a paused server: %v (fn called %v, NotExecuted %v); want ErrSocketTimeout, not executed, fn not called",
+			err, called, NotExecuted(err))
 	}
 }

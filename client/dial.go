@@ -227,7 +227,16 @@ func orString(s, def string) string {
 // interruptIO makes blocking I/O on nc fail at once when ctx ends (the
 // Mux's ctx ends with Close): for the synchronous round trips that set up a
 // connection. stop undoes it, and reports false when ctx ended first (nc
-// may then hold a passed deadline).
+// may then hold a passed deadline). A deadline set while it is armed must
+// be set with armDeadline, which does not undo an interruption.
 func interruptIO(ctx context.Context, nc net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+}
+
+// armDeadline sets nc's deadline to d and returns ctx's error, if ctx has
+// ended: interruptIO's passed deadline may have come before d, which
+// replaced it. (Set, then check: the interruption runs after ctx ends.)
+func armDeadline(ctx context.Context, nc net.Conn, d time.Time) error {
+	_ = nc.SetDeadline(d)
+	return ctx.Err()
 }

@@ -54,7 +54,8 @@ var (
 	// ErrConnBroken: a command was sent on a Conn after an earlier one
 	// failed or was abandoned (its ctx ended) on it; the late reply could be
 	// taken for the new command's, so nothing more is sent (Receive still
-	// reads). The error also wraps the earlier failure.
+	// reads). Its message names the earlier failure; it does not wrap it,
+	// so that a later Do with a live ctx does not look like a timeout.
 	ErrConnBroken = errors.New("client: dedicated connection out of step after an earlier failure")
 )
 

@@ -161,10 +161,12 @@ func (m *Mux) afterConnect(ctx context.Context, rc *rawConn) error {
 	if m.cmds.Load() != nil {
 		return nil
 	}
-	if d, ok := ctx.Deadline(); ok {
-		_ = rc.nc.SetDeadline(d)
-	} else {
-		_ = rc.nc.SetDeadline(time.Now().Add(m.s.connectTimeout))
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(m.s.connectTimeout)
+	}
+	if err := armDeadline(ctx, rc.nc, d); err != nil {
+		return err
 	}
 	defer rc.nc.SetDeadline(time.Time{})
 	v, err := roundTrip(rc, []string{"COMMAND"})

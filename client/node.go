@@ -116,7 +116,7 @@ func (n *Node) dial(done chan struct{}) {
 	if err == nil {
 		stop := interruptIO(ctx, rc.nc) // Close does not wait out their deadlines
 		if err = n.m.afterConnect(ctx, rc); err == nil && n.readOnly.Load() {
-			err = readOnlyHandshake(rc, n.m.s)
+			err = readOnlyHandshake(ctx, rc, n.m.s)
 		}
 		if !stop() {
 			err = errors.Join(err, ctx.Err())
@@ -295,8 +295,10 @@ func (n *Node) SetReadOnly() {
 }
 
 // readOnlyHandshake sends READONLY on a new connection.
-func readOnlyHandshake(rc *rawConn, s *settings) error {
-	_ = rc.nc.SetDeadline(time.Now().Add(s.connectTimeout))
+func readOnlyHandshake(ctx context.Context, rc *rawConn, s *settings) error {
+	if err := armDeadline(ctx, rc.nc, time.Now().Add(s.connectTimeout)); err != nil {
+		return err
+	}
 	defer rc.nc.SetDeadline(time.Time{})
 	v, err := roundTrip(rc, []string{"READONLY"})
 	if err != nil {

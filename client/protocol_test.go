@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -483,6 +484,54 @@ func TestConfigRefused(t *testing.T) {
 		if m, err := New(cfg); err == nil {
 			_ = m.Close()
 			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+// Two nodes set up at once: the first holds the command table's lock in
+// its COMMAND round trip, the second waits for that lock. Close must
+// interrupt both: the second, once it gets the lock, must not arm a fresh
+// ConnectTimeout deadline over its interruption.
+func TestCloseDuringTwoNodesSetUp(t *testing.T) {
+	conns := map[string]chan *fakeConn{"a:6379": make(chan *fakeConn, 4), "b:6379": make(chan *fakeConn, 4)}
+	cfg := Config{
+		Endpoints:      []string{"a:6379"},
+		ConnectTimeout: 10 * time.Second,
+		ConnectRetry:   1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			cli, srv := net.Pipe()
+			conns[addr] <- &fakeConn{t: t, nc: srv, rd: resp.NewReader(srv, resp.Limits{})}
+			return cli, nil
+		},
+	}
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "a:6379"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := func(fc *fakeConn) {
+		fc.expect("HELLO", "3")
+		fc.reply(resp.Map(resp.Bulk("server"), resp.Bulk("fake"), resp.Bulk("proto"), resp.Int(3)))
+	}
+	pings := make(chan error, 2)
+	go func() { _, err := m.Node("a:6379").Do(context.Background(), "PING"); pings <- err }()
+	a := <-conns["a:6379"]
+	hello(a)
+	a.expect("COMMAND") // never answered: a holds the lock
+	go func() { _, err := m.Node("b:6379").Do(context.Background(), "PING"); pings <- err }()
+	b := <-conns["b:6379"]
+	hello(b)
+	go func() { _, _ = io.Copy(io.Discard, b.nc) }() // b's COMMAND, if it comes, is never answered
+	waitGoroutine(t, "b waiting for the command table's lock", "sync.(*Mutex).Lock", "afterConnect")
+	start := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v: the second node's set-up deadline replaced its interruption", took)
+	}
+	for range 2 {
+		if err := <-pings; !NotExecuted(err) {
+			t.Fatalf("a PING waiting for a connection: %v", err)
 		}
 	}
 }

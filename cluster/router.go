@@ -229,7 +229,11 @@ func (r *router) Moved(slot int, addr string) {
 	}
 	if t := r.topo.Load(); t != nil {
 		if i := t.slots[slot]; i >= 0 && t.shards[i].master == addr {
-			return // the view knows already (an earlier MOVED or a refresh)
+			// The view knows already (an earlier MOVED or a refresh): no
+			// copy. Whoever sent the command there (a replica moved to
+			// another shard, say) has a stale view still: refresh.
+			r.soon()
+			return
 		}
 	}
 	r.mu.Lock()
