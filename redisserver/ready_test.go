@@ -2,6 +2,9 @@ package redisserver
 
 import (
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,23 +76,53 @@ func TestReadyWithoutReadyLine(t *testing.T) {
 	}
 }
 
-// TestReadyIsThisRun gives a server that does not log its ready line the
-// port of another redis-server, as a process that wins the race for the
-// port would: the other server answers PING, but the start must see that
-// it is not this run (INFO's process_id) and fail with ErrPortInUse.
+// Without the ready line, the server that answers may be another
+// process's, which took the port first (here: another test's server whose
+// reservation we forget). It must not be taken for this one, whether it
+// answers INFO (its config_file is not ours), refuses us (a password we do
+// not have: NOAUTH), or our run logs its bind failure to a logfile (the
+// probe's finding is the error then): ErrPortInUse, which makes Start try
+// another port when the port was not fixed.
 func TestReadyIsThisRun(t *testing.T) {
 	t.Parallel()
-	other := Run(t, Options{Backend: BackendBinary})
-	// Forget other's reservation, as if it belonged to another process.
-	releasePort(other.Port(), false)
-
-	s, err := Start(testCtx(t), Options{Backend: BackendBinary, Port: other.Port(), Config: []string{"loglevel warning"}})
-	if s != nil {
-		t.Cleanup(func() { assert.NoError(t, s.Stop(testCtx(t))) })
+	for name, tc := range map[string]struct {
+		other Options
+		quiet string
+	}{
+		"quiet":               {Options{Backend: BackendBinary}, "loglevel warning"},
+		"foreign password":    {Options{Backend: BackendBinary, Password: "pw"}, "loglevel warning"},
+		"logfile":             {Options{Backend: BackendBinary}, "logfile redis.log"},
+		"logfile, foreign pw": {Options{Backend: BackendBinary, Password: "pw"}, "logfile redis.log"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			other := Run(t, tc.other)
+			// Forget other's reservation, as if it belonged to another process.
+			releasePort(other.Port(), false)
+			s, err := Start(testCtx(t), Options{Backend: BackendBinary, Port: other.Port(), Config: []string{tc.quiet}})
+			if s != nil {
+				t.Cleanup(func() { assert.NoError(t, s.Stop(testCtx(t))) })
+			}
+			require.Error(t, err, "another process's server was taken for this one")
+			assert.ErrorIs(t, err, ErrPortInUse)
+			assert.Equal(t, "PONG", mustDo(t, other, "PING").Str)
+		})
 	}
-	require.Error(t, err, "another process's server was taken for this one")
-	assert.ErrorIs(t, err, ErrPortInUse)
-	assert.Equal(t, "PONG", mustDo(t, other, "PING").Str)
+}
+
+// A Binary that is a wrapper script running redis-server as its child (no
+// exec) is ready too when the server is quiet: the server is recognised by
+// its redis.conf, not by the process Start started.
+func TestReadyThroughWrapper(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("no redis-server in PATH to wrap")
+	}
+	w := filepath.Join(t.TempDir(), "wrap.sh")
+	require.NoError(t, os.WriteFile(w, []byte("#!/bin/sh\n"+bin+" \"$@\"\n"), 0o755))
+	s := Run(t, Options{Backend: BackendBinary, Binary: w, Config: []string{"loglevel warning"}})
+	assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
 }
 
 // TestQuietRestartPortTaken: a listener that accepts but never answers holds

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,22 +211,25 @@ func (s *Server) startRun(ctx context.Context, op string, port int) error {
 // it shows that this run holds the port. Without it, the server that
 // answers may be another process's, which took the port before this run
 // could bind it (this run then exits with "Address already in use"): for
-// the binary backend the probe then also asks INFO for the process ID, and
-// accepts only this run's, or an error reply to INFO once AUTH passed (the
-// AdminUser may not be allowed INFO); a refused AUTH does not count. A
-// container's port is published by Docker, which fails the start when
-// another process holds it.
+// the binary backend the probe then also asks INFO for the server's
+// config_file, and accepts only this server's redis.conf (unique to it,
+// and the same through a wrapper script that does not exec), or a NOPERM
+// reply to INFO after our AUTH passed (the AdminUser may not be allowed
+// INFO); any other refusal (NOAUTH: a server with a password we do not
+// have) is someone else's server, an ErrPortInUse, which the run's exit
+// then reports. A container's port is published by Docker, which fails the
+// start when another process holds it.
 func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan struct{}) error {
-	pid := 0 // this run's process ID, whether it still lives or not
-	if b, ok := s.b.(*binaryBackend); ok && b.run != nil {
-		pid = b.run.proc.Pid
+	conf := "" // this server's redis.conf, which INFO names (binary backend)
+	if b, ok := s.b.(*binaryBackend); ok {
+		conf = filepath.Join(b.dir, "redis.conf")
 	}
 	delay := readyPollMin
 	var lastErr error
 	for {
 		n, changed := s.logs.readyState()
 		logged := n > readyBefore
-		err := s.probeReady(ctx, done, pid, logged)
+		err := s.probeReady(ctx, done, conf, logged)
 		if err == nil {
 			select {
 			case <-done:
@@ -253,6 +256,11 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 				}
 			case <-done:
 				t.Stop()
+				if errors.Is(lastErr, ErrPortInUse) {
+					// Its "Address already in use" may have gone to a
+					// logfile: the probe saw it.
+					return fmt.Errorf("%w: %w", ErrExited, lastErr)
+				}
 				return ErrExited
 			case <-ctx.Done():
 				t.Stop()
@@ -265,7 +273,7 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 // probeReady sends one readiness PING (and INFO server when verify is
 // needed, see waitReady) on one connection, bounded by pingTimeout and by
 // the end of the run. It returns nil when the server is ready.
-func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, pid int, logged bool) error {
+func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf string, logged bool) error {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	// A run that exits (a lost bind race) ends a probe that another
@@ -277,7 +285,7 @@ func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, pid int, 
 		case <-pctx.Done():
 		}
 	}()
-	verify := pid != 0 && !logged
+	verify := conf != "" && !logged
 	cmds := [][]any{{"PING"}}
 	if verify {
 		cmds = append(cmds, []any{"INFO", "server"})
@@ -297,11 +305,18 @@ func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, pid int, 
 			return fmt.Errorf("PING: %w", rerr)
 		}
 	}
-	if !verify || replies[1].IsError() {
+	if !verify {
 		return nil
 	}
-	if got := infoField(replies[1].Text(), "process_id"); got != strconv.Itoa(pid) {
-		return fmt.Errorf("%w: %s is answered by process %q, not by this server (process %d)", ErrPortInUse, s.Addr(), got, pid)
+	if info := replies[1]; info.IsError() {
+		var rerr *resp.Error
+		if s.opts.authArgs() != nil && errors.As(info.Err(), &rerr) && rerr.Prefix == "NOPERM" {
+			return nil // our AUTH passed: ours, with an AdminUser not allowed INFO
+		}
+		return fmt.Errorf("%w: %s is answered by a server that refuses INFO (%v): not this one", ErrPortInUse, s.Addr(), info.Err())
+	}
+	if got := infoField(replies[1].Text(), "config_file"); got != conf {
+		return fmt.Errorf("%w: %s is answered by the server of %q, not by this one (%s)", ErrPortInUse, s.Addr(), got, conf)
 	}
 	return nil
 }
