@@ -49,7 +49,7 @@ func TestStartPingSetGet(t *testing.T) {
 		assert.Empty(t, cfg.Elems[1].Str)
 		assert.Equal(t, "no", mustDo(t, s, "CONFIG", "GET", "appendonly").Elems[1].Str)
 
-		assert.Contains(t, s.Logs(), readyLine)
+		logHasReadyLine(t, s.Logs, 1)
 	})
 }
 
@@ -120,7 +120,20 @@ func TestRestartKeepsPortLosesData(t *testing.T) {
 			assert.True(t, processGone(pid), "old process %d still there", pid)
 		}
 		// The log holds both runs.
-		assert.Equal(t, 2, strings.Count(s.Logs(), readyLine))
+		logHasReadyLine(t, s.Logs, 2)
+	})
+}
+
+// logHasReadyLine waits until log holds the ready line n times: Start
+// returns once the server answers, which may be just before the line is
+// read from its output.
+func logHasReadyLine(t *testing.T, log func() string, n int) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		if got := strings.Count(log(), readyLine); got != n {
+			return fmt.Errorf("%d ready lines in the log, want %d", got, n)
+		}
+		return nil
 	})
 }
 
@@ -267,8 +280,8 @@ func TestConfigArgsLogs(t *testing.T) {
 		// Args come after the file, so they win.
 		assert.Equal(t, "allkeys-lru", mustDo(t, s, "CONFIG", "GET", "maxmemory-policy").Elems[1].Str)
 		assert.Equal(t, "20", mustDo(t, s, "CONFIG", "GET", "hz").Elems[1].Str)
-		assert.Contains(t, live.String(), readyLine)
-		assert.Contains(t, s.Logs(), readyLine)
+		logHasReadyLine(t, live.String, 1)
+		logHasReadyLine(t, s.Logs, 1)
 	})
 }
 

@@ -226,6 +226,19 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 	}
 	delay := readyPollMin
 	var lastErr error
+	// exited is the error for a run that ended before it was ready. The
+	// run's "Address already in use" may have gone to a logfile, and the
+	// run may have ended before any probe met the server that holds the
+	// port: then one more probe asks whoever answers there.
+	exited := func() error {
+		if conf != "" && !errors.Is(lastErr, ErrPortInUse) {
+			lastErr = s.probeReady(ctx, nil, conf, false)
+		}
+		if errors.Is(lastErr, ErrPortInUse) {
+			return fmt.Errorf("%w: %w", ErrExited, lastErr)
+		}
+		return ErrExited
+	}
 	for {
 		n, changed := s.logs.readyState()
 		logged := n > readyBefore
@@ -234,7 +247,7 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 			select {
 			case <-done:
 				// Whoever answered, it was not this run.
-				return ErrExited
+				return exited()
 			default:
 				return nil
 			}
@@ -256,12 +269,7 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 				}
 			case <-done:
 				t.Stop()
-				if errors.Is(lastErr, ErrPortInUse) {
-					// Its "Address already in use" may have gone to a
-					// logfile: the probe saw it.
-					return fmt.Errorf("%w: %w", ErrExited, lastErr)
-				}
-				return ErrExited
+				return exited()
 			case <-ctx.Done():
 				t.Stop()
 				return fmt.Errorf("%w: %w", ErrNotReady, errors.Join(ctx.Err(), lastErr))
@@ -272,7 +280,8 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 
 // probeReady sends one readiness PING (and INFO server when verify is
 // needed, see waitReady) on one connection, bounded by pingTimeout and by
-// the end of the run. It returns nil when the server is ready.
+// the end of the run (done; nil: not bounded by it). It returns nil when
+// the server is ready.
 func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf string, logged bool) error {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
