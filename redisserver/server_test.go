@@ -300,29 +300,39 @@ func TestStartFailureHasLogTail(t *testing.T) {
 	})
 }
 
+// Someone else takes the port while the server is down: Restart fails
+// with ErrPortInUse and keeps the port for a later Restart. Also for a
+// server that does not log its ready line ("quiet"): the listener accepts
+// and never answers, and Restart must end when the run exits, not wait on
+// the listener.
 func TestRestartPortTaken(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be Backend) {
-		s := Run(t, Options{Backend: be})
-		addr := s.Addr()
-		require.NoError(t, s.Kill())
+		for _, quiet := range []bool{false, true} {
+			opts := Options{Backend: be}
+			if quiet {
+				opts.Config = []string{"loglevel warning"}
+			}
+			s := Run(t, opts)
+			addr := s.Addr()
+			require.NoError(t, s.Kill())
 
-		// Someone else takes the port while the server is down.
-		l, err := net.Listen("tcp", addr)
-		require.NoError(t, err)
-		err = s.Restart(testCtx(t))
-		require.Error(t, err)
-		assert.ErrorIs(t, err, ErrPortInUse)
-		var serr *StartError
-		require.ErrorAs(t, err, &serr)
-		assert.Equal(t, "restart", serr.Op)
-		assert.False(t, s.Running())
-		assert.Equal(t, addr, s.Addr(), "the port must not change")
+			l, err := net.Listen("tcp", addr)
+			require.NoError(t, err)
+			err = s.Restart(testCtx(t))
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrPortInUse, "quiet %v", quiet)
+			var serr *StartError
+			require.ErrorAs(t, err, &serr)
+			assert.Equal(t, "restart", serr.Op)
+			assert.False(t, s.Running())
+			assert.Equal(t, addr, s.Addr(), "the port must not change")
 
-		require.NoError(t, l.Close())
-		require.NoError(t, s.Restart(testCtx(t)))
-		assert.Equal(t, addr, s.Addr())
-		assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
+			require.NoError(t, l.Close())
+			require.NoError(t, s.Restart(testCtx(t)))
+			assert.Equal(t, addr, s.Addr())
+			assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
+		}
 	})
 }
 
