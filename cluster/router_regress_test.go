@@ -32,6 +32,23 @@ func commandCalls(ctx context.Context, t *testing.T, node *clusterharness.Node, 
 }
 
 // setRefreshGap sets the router's minimum gap between refreshes.
+// offlineClient returns a cluster client seeded with endpoint (nothing
+// need listen there), refreshing on its own only hourly, closed at the end
+// of the test, and its router.
+func offlineClient(t *testing.T, endpoint string, opts ...Option) (*client.Mux, *router) {
+	t.Helper()
+	m, err := New(client.Config{Endpoints: []string{endpoint}, ConnectRetry: 1}, append(opts, RefreshInterval(time.Hour))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	r, err := routerOf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, r
+}
+
 func setRefreshGap(r *router, d time.Duration) {
 	r.mu.Lock()
 	r.refreshGap = d
@@ -109,15 +126,7 @@ func TestNoTopologyRefreshSpaced(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	_ = ln.Close() // nothing listens there now: dials are refused
-	m, err := New(client.Config{Endpoints: []string{dead}, ConnectRetry: 1}, RefreshInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	r, err := routerOf(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, r := offlineClient(t, dead)
 	setRefreshGap(r, time.Hour)
 	ctx := testCtx(t)
 	db := m.Database(0)
@@ -148,15 +157,7 @@ func TestNoTopologyRefreshSpaced(t *testing.T) {
 // A command for a slot without an owner, within the gap after a refresh
 // that failed, gets ErrSlotNotServed wrapping that refresh's error.
 func TestUnservedSlotAfterFailedRefresh(t *testing.T) {
-	m, err := New(client.Config{Endpoints: []string{"127.0.0.1:1"}}, RefreshInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	r, err := routerOf(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r := offlineClient(t, "127.0.0.1:1")
 	topo, err := newTopology([]*shard{{master: "127.0.0.1:7000", ranges: [][2]int{{1, SlotCount - 1}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -244,15 +245,7 @@ func TestReplicaReadsDeadReplica(t *testing.T) {
 // other replicas, or else its master, serve the reads) until its
 // quarantine is over; trouble with a master marks nothing.
 func TestReplicaQuarantine(t *testing.T) {
-	m, err := New(client.Config{Endpoints: []string{"127.0.0.1:1"}}, ReplicaReads(), RefreshInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	r, err := routerOf(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, r := offlineClient(t, "127.0.0.1:1", ReplicaReads())
 	// Trouble's refresh waits for the gap (until Close), so the view stays
 	// as stored: a refresh "ended" just now, and the gap is an hour.
 	r.mu.Lock()
