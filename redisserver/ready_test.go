@@ -25,6 +25,9 @@ func TestReadyWithoutReadyLine(t *testing.T) {
 		{name: "config", opts: Options{Config: quiet}},
 		{name: "args", opts: Options{Args: []string{"--loglevel", "warning"}}},
 		{name: "logfile", opts: Options{Config: []string{"logfile redis.log"}}},
+		// A default user denied INFO (no AUTH): its NOPERM is an answer too.
+		{name: "default user without INFO", opts: Options{Config: quiet,
+			Users: []User{{Name: "default", Rules: []string{"~*", "&*", "+@all", "-@dangerous"}}}}},
 		{name: "secured", opts: Options{
 			Config:   quiet,
 			Password: "pw",
@@ -87,18 +90,23 @@ func TestReadyIsThisRun(t *testing.T) {
 	for name, tc := range map[string]struct {
 		other Options
 		quiet string
+		ourPw string
 	}{
-		"quiet":               {Options{Backend: BackendBinary}, "loglevel warning"},
-		"foreign password":    {Options{Backend: BackendBinary, Password: "pw"}, "loglevel warning"},
-		"logfile":             {Options{Backend: BackendBinary}, "logfile redis.log"},
-		"logfile, foreign pw": {Options{Backend: BackendBinary, Password: "pw"}, "logfile redis.log"},
+		"quiet":               {Options{Backend: BackendBinary}, "loglevel warning", ""},
+		"foreign password":    {Options{Backend: BackendBinary, Password: "pw"}, "loglevel warning", ""},
+		"logfile":             {Options{Backend: BackendBinary}, "logfile redis.log", ""},
+		"logfile, foreign pw": {Options{Backend: BackendBinary, Password: "pw"}, "logfile redis.log", ""},
+		// Ours has a password the other refuses: its answers say nothing
+		// of whose it is; it still holds the port after our run exits.
+		"logfile, our pw":         {Options{Backend: BackendBinary}, "logfile redis.log", "ours"},
+		"logfile, both passwords": {Options{Backend: BackendBinary, Password: "theirs"}, "logfile redis.log", "ours"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			other := Run(t, tc.other)
 			// Forget other's reservation, as if it belonged to another process.
 			releasePort(other.Port(), false)
-			s, err := Start(testCtx(t), Options{Backend: BackendBinary, Port: other.Port(), Config: []string{tc.quiet}})
+			s, err := Start(testCtx(t), Options{Backend: BackendBinary, Port: other.Port(), Config: []string{tc.quiet}, Password: tc.ourPw})
 			if s != nil {
 				t.Cleanup(func() { assert.NoError(t, s.Stop(testCtx(t))) })
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -214,10 +215,15 @@ func (s *Server) startRun(ctx context.Context, op string, port int) error {
 // the binary backend the probe then also asks INFO for the server's
 // config_file, and accepts only this server's redis.conf (unique to it,
 // and the same through a wrapper script that does not exec), or a NOPERM
-// reply to INFO after our AUTH passed (the AdminUser may not be allowed
-// INFO); any other refusal (NOAUTH: a server with a password we do not
-// have) is someone else's server, an ErrPortInUse, which the run's exit
-// then reports. A container's port is published by Docker, which fails the
+// reply to INFO (the user Do runs as, an AdminUser or a redefined default
+// user, may not be allowed INFO). That one is not proof: another server
+// with the same user would answer alike, so with a user denied INFO a
+// quiet server's identity goes unchecked. Any other refusal (NOAUTH: a
+// server with a password we do not have) is someone else's server, an
+// ErrPortInUse. When the run exits before it is ready, whatever still
+// accepts connections on the port is someone else's too (the run is gone):
+// ErrPortInUse again, which makes Start try another port when it chose
+// this one. A container's port is published by Docker, which fails the
 // start when another process holds it.
 func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan struct{}) error {
 	conf := "" // this server's redis.conf, which INFO names (binary backend)
@@ -232,7 +238,13 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 	// port: then one more probe asks whoever answers there.
 	exited := func() error {
 		if conf != "" && !errors.Is(lastErr, ErrPortInUse) {
-			lastErr = s.probeReady(ctx, nil, conf, false)
+			dctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			var d net.Dialer
+			if c, err := d.DialContext(dctx, "tcp", s.Addr()); err == nil {
+				_ = c.Close()
+				lastErr = fmt.Errorf("%w: %s accepts connections after this server exited", ErrPortInUse, s.Addr())
+			}
+			cancel()
 		}
 		if errors.Is(lastErr, ErrPortInUse) {
 			return fmt.Errorf("%w: %w", ErrExited, lastErr)
@@ -319,8 +331,8 @@ func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf stri
 	}
 	if info := replies[1]; info.IsError() {
 		var rerr *resp.Error
-		if s.opts.authArgs() != nil && errors.As(info.Err(), &rerr) && rerr.Prefix == "NOPERM" {
-			return nil // our AUTH passed: ours, with an AdminUser not allowed INFO
+		if errors.As(info.Err(), &rerr) && rerr.Prefix == "NOPERM" {
+			return nil // ours, presumably, with a user not allowed INFO (see waitReady)
 		}
 		return fmt.Errorf("%w: %s is answered by a server that refuses INFO (%v): not this one", ErrPortInUse, s.Addr(), info.Err())
 	}
