@@ -294,24 +294,29 @@ func TestCandidates(t *testing.T) {
 	}
 }
 
-// Views that differ only in their standby replicas (nodes learn of a
-// replica's first sync at different times) are one view to a refresh, and
-// it keeps every standby replica any of them knows.
-func TestAddStandby(t *testing.T) {
-	view := func(standby ...string) *topology {
-		topo, err := newTopology([]*shard{{master: "m:1", replicas: []string{"r:1"}, standby: standby, ranges: [][2]int{{0, SlotCount - 1}}}})
+// Views that differ only in whether a replica is online or still loading
+// (nodes learn of a replica's first sync at different times) are one view
+// to a refresh: the replica serves reads only if every view says online,
+// and stays known (standby: asked by refreshes) otherwise.
+func TestMergeViews(t *testing.T) {
+	view := func(replicas, standby []string) *topology {
+		topo, err := newTopology([]*shard{{master: "m:1", replicas: replicas, standby: standby, ranges: [][2]int{{0, SlotCount - 1}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return topo
 	}
-	a, b := view("s2:1"), view("s1:1", "r:1")
+	a := view([]string{"r1:1", "r2:1"}, []string{"s:1"})
+	b := view([]string{"r1:1"}, []string{"r2:1", "s:1"})
 	if a.fingerprint() != b.fingerprint() {
-		t.Fatal("views differing only in standby replicas have different fingerprints")
+		t.Fatal("views differing only in online or loading replicas have different fingerprints")
 	}
-	a.addStandby(b)
-	if got := a.shards[0].standby; !slices.Equal(got, []string{"s1:1", "s2:1"}) {
-		t.Fatalf("standby after the merge: %v, want [s1:1 s2:1] (r:1 is a replica already)", got)
+	a.merge(b)
+	if s := a.shards[0]; !slices.Equal(s.replicas, []string{"r1:1"}) || !slices.Equal(s.standby, []string{"r2:1", "s:1"}) {
+		t.Fatalf("after the merge: replicas %v, standby %v; want [r1:1], [r2:1 s:1]", s.replicas, s.standby)
+	}
+	if c := view([]string{"r1:1"}, nil); c.fingerprint() == b.fingerprint() {
+		t.Fatal("a view that lost a replica (failed) has the fingerprint of one that has it")
 	}
 }
 

@@ -560,7 +560,7 @@ func (r *router) vote(ctx context.Context, addrs []string) (*topology, []error) 
 		fp := a.t.fingerprint()
 		votes[fp]++
 		if v := views[fp]; v != nil {
-			v.addStandby(a.t) // the same view but for replicas still syncing: keep every one known
+			v.merge(a.t) // the same view but for replicas still syncing: online only if both say so
 		} else {
 			views[fp] = a.t
 		}

@@ -30,7 +30,10 @@ type shard struct {
 }
 
 // fingerprint identifies a view, so that views from several nodes can be
-// compared: same masters, same slot ranges, same replicas.
+// compared: same masters, same slot ranges, same replicas. A replica is in
+// it whether the view calls it online or loading (standby): nodes learn of
+// a replica's first sync at different times, and should not disagree over
+// it (merge settles which it is).
 func (t *topology) fingerprint() string {
 	var b strings.Builder
 	for _, s := range t.shards {
@@ -39,7 +42,7 @@ func (t *topology) fingerprint() string {
 			fmt.Fprintf(&b, " %d-%d", r[0], r[1])
 		}
 		b.WriteString(" |")
-		for _, r := range s.replicas {
+		for _, r := range slices.Sorted(slices.Values(append(slices.Clip(s.replicas), s.standby...))) {
 			b.WriteString(" " + r)
 		}
 		b.WriteString("\n")
@@ -47,18 +50,25 @@ func (t *topology) fingerprint() string {
 	return b.String()
 }
 
-// addStandby adds to t's shards the standby replicas of u, a view with
-// the same fingerprint (the same shards in the same order), that t lacks.
-// (The fingerprint leaves them out: nodes learn of a replica's first sync
-// at different times, and should not disagree over it.)
-func (t *topology) addStandby(u *topology) {
+// merge folds u, a view with the same fingerprint (the same shards in the
+// same order, the same replicas), into t: a replica serves reads only if
+// both call it online, and is standby otherwise. So a replica serves
+// reads once every node that answered has seen its first sync, not
+// whenever the view of one that has happens to win.
+func (t *topology) merge(u *topology) {
 	for i, s := range t.shards {
-		for _, a := range u.shards[i].standby {
-			if !slices.Contains(s.standby, a) && !slices.Contains(s.replicas, a) {
-				s.standby = append(s.standby, a)
+		all := append(slices.Clip(s.replicas), s.standby...)
+		var online, standby []string
+		for _, a := range all {
+			if slices.Contains(s.replicas, a) && slices.Contains(u.shards[i].replicas, a) {
+				online = append(online, a)
+			} else {
+				standby = append(standby, a)
 			}
 		}
-		sort.Strings(s.standby)
+		sort.Strings(online)
+		sort.Strings(standby)
+		s.replicas, s.standby = online, standby
 	}
 }
 
