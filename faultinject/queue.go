@@ -19,8 +19,6 @@ const (
 	// the queue and the rounding of its allocation), charged to readAhead
 	// so that a flood of tiny reads is bounded too.
 	chunkOverhead = 128
-	// minQueueSlots is the smallest ring the queue allocates.
-	minQueueSlots = 16
 )
 
 // chunkQueue is the FIFO from a direction's reader to its forwarder, bounded
@@ -29,11 +27,9 @@ const (
 // does not fit and the sender is slowed by TCP flow control. The forwarder
 // gives a chunk's room back once it has forwarded it.
 type chunkQueue struct {
-	mu    sync.Mutex
-	ring  []chunk // guarded by mu; len is the capacity, a power of two
-	head  int     // guarded by mu; index of the oldest chunk
-	n     int     // guarded by mu; chunks queued
-	bytes int     // guarded by mu; cost of the chunks queued or being forwarded
+	mu     sync.Mutex
+	chunks []chunk // guarded by mu; oldest first
+	bytes  int     // guarded by mu; cost of the chunks queued or being forwarded
 
 	ready chan struct{} // capacity 1: a token after a push
 	room  chan struct{} // capacity 1: a token after a release
@@ -73,11 +69,7 @@ func (q *chunkQueue) waitRoom(ctx context.Context) bool {
 // the last).
 func (q *chunkQueue) push(c chunk) {
 	q.mu.Lock()
-	if q.n == len(q.ring) {
-		q.grow()
-	}
-	q.ring[(q.head+q.n)&(len(q.ring)-1)] = c
-	q.n++
+	q.chunks = append(q.chunks, c)
 	q.bytes += c.cost()
 	q.mu.Unlock()
 	select {
@@ -86,28 +78,17 @@ func (q *chunkQueue) push(c chunk) {
 	}
 }
 
-// grow doubles the ring, keeping the order. q.mu must be held.
-func (q *chunkQueue) grow() {
-	ring := make([]chunk, max(minQueueSlots, 2*len(q.ring)))
-	for i := range q.n {
-		ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
-	}
-	q.ring, q.head = ring, 0
-}
-
 // pop removes and returns the oldest chunk, waiting for one. It returns
 // false when ctx ends first. The chunk's cost stays charged until release.
 func (q *chunkQueue) pop(ctx context.Context) (chunk, bool) {
 	for {
 		q.mu.Lock()
-		if q.n > 0 {
-			c := q.ring[q.head]
-			q.ring[q.head] = chunk{} // the forwarder owns the data now
-			q.head = (q.head + 1) & (len(q.ring) - 1)
-			q.n--
-			if q.n == 0 && len(q.ring) > minQueueSlots {
-				// A burst is over: give its ring back.
-				q.ring, q.head = nil, 0
+		if len(q.chunks) > 0 {
+			c := q.chunks[0]
+			q.chunks[0] = chunk{} // the forwarder owns the data now
+			q.chunks = q.chunks[1:]
+			if len(q.chunks) == 0 {
+				q.chunks = nil // a burst is over: give its array back
 			}
 			q.mu.Unlock()
 			return c, true
