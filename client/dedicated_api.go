@@ -395,8 +395,3 @@ func (tx *Tx) unwatch() bool {
 	vs, _, err := tx.dc.roundTrip(ctx, resp.AppendCommandStrings(nil, "UNWATCH"), 1, tx.dc.quick)
 	return err == nil && !vs[0].IsError()
 }
-
-var (
-	_ = errors.New
-	_ = fmt.Sprint
-)
