@@ -212,6 +212,3 @@ func redirectAddr(target string, from *Node) string {
 	}
 	return net.JoinHostPort(host, port)
 }
-
-// errNoNode is returned when Mux.Node is called after Close.
-var errNoNode = fmt.Errorf("%w: no such node after Close", ErrClosed)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -156,8 +155,4 @@ func writeTestCerts(t testing.TB) testCerts {
 // processGone reports whether pid no longer names a live process.
 func processGone(pid int) bool {
 	return !processAlive(pid, "")
-}
-
-func describe(s *Server) string {
-	return fmt.Sprintf("%s server %s", s.Backend(), s.Addr())
 }
