@@ -421,10 +421,7 @@ func TestPubSubSUnsubscribeMovedAfterServerPush(t *testing.T) {
 func TestPubSubLastSubscriberLeavesDuringReconnect(t *testing.T) {
 	srv, m := serverMux(t)
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	if err := ps.Subscribe(ctx, "ch"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "ch")
 	closeDuringReconnect(t, srv, m, ps)
 	h := m.single.hub
 	h.mu.Lock()
@@ -766,10 +763,7 @@ func TestPubSubRenewalRefusedForOneName(t *testing.T) {
 func TestPubSubMissedNotToldToNewSubscriber(t *testing.T) {
 	srv, m := serverMux(t)
 	ctx := testCtx(t)
-	old := m.PubSub(PubSubOptions{})
-	if err := old.Subscribe(ctx, "ch"); err != nil {
-		t.Fatal(err)
-	}
+	old := subscriber(t, m, "ch")
 	closeDuringReconnect(t, srv, m, old)
 	ps := subscriber(t, m, "new")
 	if _, err := m.Database(0).Do(ctx, "PUBLISH", "new", "hi"); err != nil {
@@ -1321,12 +1315,8 @@ func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 // used to wait for the turn: up to (ConnectRetry+1) x ConnectTimeout.
 func TestPubSubCloseDoesNotWaitForTurn(t *testing.T) {
 	_, m := serverMux(t)
-	ctx := testCtx(t)
 	keep := subscriber(t, m, "keep")
-	ps := m.PubSub(PubSubOptions{})
-	if err := ps.Subscribe(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
+	ps := subscriber(t, m, "a")
 	h := m.single.hub
 	release := holdTurn(t, h)
 	closed := make(chan error, 1)
