@@ -56,6 +56,7 @@ func runCeiling(ctx context.Context, bin, addr string, size, n int) (trial, erro
 	return trial{
 		opsPerSec:    (set + get) / 2,
 		allocsPerOp:  math.NaN(),
+		bytesPerOp:   math.NaN(),
 		gcPer10k:     math.NaN(),
 		cmdsPerWrite: math.NaN(),
 		clientCPU:    math.NaN(),

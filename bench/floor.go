@@ -113,6 +113,7 @@ func runFloor(ctx context.Context, conc int, d time.Duration) (trial, error) {
 		elapsed:      elapsed,
 		opsPerSec:    float64(ops) / elapsed.Seconds(),
 		allocsPerOp:  math.NaN(),
+		bytesPerOp:   math.NaN(),
 		gcPer10k:     math.NaN(),
 		cmdsPerWrite: math.NaN(),
 		clientCPU:    perOpMicros(cpu0, cpu1, ops),

@@ -120,8 +120,8 @@ func TestFloor(t *testing.T) {
 	if tr.ops < 64 || tr.opsPerSec <= 0 || tr.elapsed < 50*time.Millisecond {
 		t.Errorf("ops %d, %v ops/s in %v: want every goroutine to have run for the whole 50ms", tr.ops, tr.opsPerSec, tr.elapsed)
 	}
-	if !(tr.clientCPU > 0) || !math.IsNaN(tr.serverCPU) || !math.IsNaN(tr.allocsPerOp) || !math.IsNaN(tr.gcPer10k) {
-		t.Errorf("cpu %v µs/op (want > 0), server %v, allocs %v and gc %v (want NaN: not measured)", tr.clientCPU, tr.serverCPU, tr.allocsPerOp, tr.gcPer10k)
+	if !(tr.clientCPU > 0) || !math.IsNaN(tr.serverCPU) || !math.IsNaN(tr.allocsPerOp) || !math.IsNaN(tr.bytesPerOp) || !math.IsNaN(tr.gcPer10k) {
+		t.Errorf("cpu %v µs/op (want > 0), server %v, allocs %v, bytes %v and gc %v (want NaN: not measured)", tr.clientCPU, tr.serverCPU, tr.allocsPerOp, tr.bytesPerOp, tr.gcPer10k)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

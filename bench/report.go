@@ -456,7 +456,7 @@ func describeTrial(name string, t trial) string {
 	case floorName:
 		return s + fmt.Sprintf("  %11s cpu µs/op", fmtNum(t.clientCPU, 2))
 	}
-	s += fmt.Sprintf("  %6s allocs/op  %5s gc/10k", fmtNum(t.allocsPerOp, 2), fmtNum(t.gcPer10k, 2))
+	s += fmt.Sprintf("  %6s allocs/op %6s B/op  %5s gc/10k", fmtNum(t.allocsPerOp, 2), fmtNum(t.bytesPerOp, 0), fmtNum(t.gcPer10k, 2))
 	if !math.IsNaN(t.clientCPU) {
 		s += fmt.Sprintf("  %11s cpu µs/op", cpuLabel(t.clientCPU, t.serverCPU))
 	}

@@ -20,6 +20,7 @@ type trial struct {
 	ops          int64
 	elapsed      time.Duration
 	allocsPerOp  float64 // NaN when not measured (redis-benchmark)
+	bytesPerOp   float64 // heap bytes allocated per command; NaN when not measured
 	gcPer10k     float64 // garbage collections of this process per 10,000 commands; NaN when not measured
 	cmdsPerWrite float64 // NaN when the client cannot say
 	clientCPU    float64 // µs of this process's CPU time per command; NaN when not measured
@@ -49,7 +50,8 @@ func value(size int) string {
 // alternates SET and GET on its own key until the time is up, then finishes
 // the command it is in. It returns the completed commands per second over
 // the time from the start until the last goroutine stopped, and the heap
-// allocations per command over the same span (runtime.MemStats.Mallocs, so
+// allocations and bytes per command over the same span (runtime.MemStats
+// Mallocs and TotalAlloc, so
 // everything the process allocated meanwhile counts: the client's
 // goroutines, the runtime; the loop itself allocates nothing), and the
 // garbage collections per 10,000 commands (each scans every goroutine's
@@ -160,6 +162,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		elapsed:      elapsed,
 		opsPerSec:    float64(ops) / elapsed.Seconds(),
 		allocsPerOp:  float64(ms1.Mallocs-ms0.Mallocs) / float64(ops),
+		bytesPerOp:   float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(ops),
 		gcPer10k:     1e4 * float64(ms1.NumGC-ms0.NumGC) / float64(ops),
 		cmdsPerWrite: math.NaN(),
 		clientCPU:    perOpMicros(cpu0, cpu1, ops),
