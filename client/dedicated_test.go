@@ -423,3 +423,33 @@ func TestWatchFailureIsNotExecuted(t *testing.T) {
 			err, called, NotExecuted(err))
 	}
 }
+
+// A Watch whose SELECT fails on I/O (here: a paused server, SocketTimeout,
+// on a pooled connection left in database 0) ran nothing of the
+// transaction and never called fn: the error says so (NotExecuted), and
+// keeps the cause inspectable.
+func TestWatchSelectFailureIsNotExecuted(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, SocketTimeout: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	// Database 3 is known to exist (the check runs once per Mux), and a
+	// dedicated connection is pooled in database 0: the next Watch on
+	// database 3 starts with SELECT 3.
+	if _, err := m.Database(3).Do(ctx, "PING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Database(0).Watch(ctx, []string{"w"}, func(tx *Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Resume() })
+	called := false
+	err := m.Database(3).Watch(ctx, []string{"w"}, func(tx *Tx) error { called = true; return nil })
+	var re *RequestError
+	if called || !errors.Is(err, ErrSocketTimeout) || !NotExecuted(err) || !errors.As(err, &re) || re.Exec != NotSent {
+		t.Fatalf("Watch on database 3 of a paused server: %v (fn called %v, NotExecuted %v); want ErrSocketTimeout in a NotSent RequestError, fn not called",
+			err, called, NotExecuted(err))
+	}
+}
