@@ -41,7 +41,10 @@ const (
 	minRefreshGap = 100 * time.Millisecond
 	// replicaQuarantine: how long ReplicaReads skips a replica after the
 	// client reported trouble with it (a failed dial or connection, a
-	// CLUSTERDOWN or TRYAGAIN reply). The cluster keeps listing a dead
+	// CLUSTERDOWN or TRYAGAIN reply: a replica cut off from the majority
+	// says CLUSTERDOWN while its master, on the majority's side, serves;
+	// when the whole cluster is down, the master's reads fail as the
+	// replica's would). The cluster keeps listing a dead
 	// replica as online until its cluster-node-timeout passes (15 seconds
 	// by default); meanwhile its reads go to another replica or the
 	// master. Long enough to cover a command's retries and the refresh
