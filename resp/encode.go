@@ -68,16 +68,16 @@ func AppendBool(dst []byte, b bool) []byte {
 	return append(dst, "#f\r\n"...)
 }
 
-// AppendBigNumber appends the RESP3 big number "(digits\r\n". digits must
-// be an optionally signed run of decimal digits; anything else is appended
-// as a bulk string of the same text, which decoders accept (a big number
-// line they would reject, or one that a CR or LF would break, never goes
-// out).
+// AppendBigNumber appends the RESP3 big number "(digits\r\n". digits is
+// normally an optionally signed run of decimal digits, but any text goes
+// out as it is, as Redis sends a script's {big_number=...}; text with a CR
+// or LF, which would break the line, is appended as a bulk string of the
+// same text instead.
 func AppendBigNumber(dst []byte, digits string) []byte {
-	if !validBigNumber(digits) {
+	if strings.IndexByte(digits, '\r') >= 0 || strings.IndexByte(digits, '\n') >= 0 {
 		return AppendBulkString(dst, digits)
 	}
-	return appendLine(append(dst, '('), digits)
+	return append(append(append(dst, '('), digits...), '\r', '\n')
 }
 
 // AppendVerbatim appends the RESP3 verbatim string "=len\r\nfmt:text\r\n".

@@ -53,6 +53,11 @@ var goldens = []golden{
 	{name: "double inf", wire: ",inf\r\n", want: Double(math.Inf(1)), resp2: "$3\r\ninf\r\n"},
 	{name: "double -inf", wire: ",-inf\r\n", want: Double(math.Inf(-1)), resp2: "$4\r\n-inf\r\n"},
 	{name: "double nan", wire: ",nan\r\n", want: Double(math.NaN()), resp2: "$3\r\nnan\r\n"},
+	// What Redis 7.0 writes for a Lua script's {double=0/0} on x86 (the C
+	// library's "%.17g" of a negative NaN), and beyond float64's range.
+	{name: "double -nan", wire: ",-nan\r\n", want: Double(math.NaN()), resp3: ",nan\r\n", resp2: "$3\r\nnan\r\n"},
+	{name: "double NaN", wire: ",NaN\r\n", want: Double(math.NaN()), resp3: ",nan\r\n", resp2: "$3\r\nnan\r\n"},
+	{name: "double out of range", wire: ",1e400\r\n", want: Double(math.Inf(1)), resp3: ",inf\r\n", resp2: "$3\r\ninf\r\n"},
 	{name: "boolean true", wire: "#t\r\n", want: Bool(true), resp2: ":1\r\n"},
 	{name: "boolean false", wire: "#f\r\n", want: Bool(false), resp2: ":0\r\n"},
 	{name: "blob error", wire: "!21\r\nSYNTAX invalid syntax\r\n", want: Value{Type: TypeBlobError, Str: "SYNTAX invalid syntax"},
@@ -61,6 +66,9 @@ var goldens = []golden{
 	{name: "big number", wire: "(3492890328409238509324850943850943825024385\r\n",
 		want: BigNumber("3492890328409238509324850943850943825024385"), resp2: "$43\r\n3492890328409238509324850943850943825024385\r\n"},
 	{name: "negative big number", wire: "(-1\r\n", want: BigNumber("-1"), resp2: "$2\r\n-1\r\n"},
+	// Redis passes a script's {big_number=...} through unchecked.
+	{name: "big number text", wire: "(abc\r\n", want: BigNumber("abc"), resp2: "$3\r\nabc\r\n"},
+	{name: "empty big number", wire: "(\r\n", want: BigNumber(""), resp2: "$0\r\n\r\n"},
 	{name: "map", wire: "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
 		want:  Map(SimpleString("first"), Int(1), SimpleString("second"), Int(2)),
 		resp2: "*4\r\n+first\r\n:1\r\n+second\r\n:2\r\n"},

@@ -136,9 +136,10 @@ func TestRoundTripRESP2(t *testing.T) {
 
 // TestEncoderNeverWritesWhatDecodersReject: values the RESP3 grammar
 // cannot carry as they are (a verbatim format that is not three bytes, a
-// big number that is not digits) are written in a form the decoder takes:
-// it used to write "=2\r\n:x\r\n" for Verbatim("", "x") and "(\r\n" for
-// BigNumber("").
+// big number with a CR or LF) are written in a form the decoder takes: it
+// used to write "=2\r\n:x\r\n" for Verbatim("", "x"). A big number that
+// is not digits goes out as it is, as Redis sends one, and decoders take
+// it.
 func TestEncoderNeverWritesWhatDecodersReject(t *testing.T) {
 	for _, tc := range []struct {
 		v    Value
@@ -148,9 +149,10 @@ func TestEncoderNeverWritesWhatDecodersReject(t *testing.T) {
 		{Verbatim("ab", ""), Verbatim("txt", "")},
 		{Verbatim("mkd", "# hi"), Verbatim("mkd", "# hi")},
 		{Value{Type: TypeVerbatim, Str: "no format"}, Verbatim("txt", "no format")},
-		{BigNumber(""), Bulk("")},
+		{BigNumber(""), BigNumber("")},
 		{BigNumber("1\r\n2"), Bulk("1\r\n2")},
-		{BigNumber("-"), Bulk("-")},
+		{BigNumber("1\n2"), Bulk("1\n2")},
+		{BigNumber("-"), BigNumber("-")},
 		{BigNumber("-123456789012345678901234567890"), BigNumber("-123456789012345678901234567890")},
 	} {
 		wire := AppendValue(nil, tc.v)

@@ -3,7 +3,9 @@ package resp
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -182,9 +184,10 @@ func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) 
 				return 0, false, protoErr(ErrInvalidNumber, pos+1, "double "+strconv.Quote(string(text)))
 			}
 		} else {
-			if !validBigNumber(text) {
-				return 0, false, protoErr(ErrInvalidNumber, pos+1, "big number "+strconv.Quote(string(text)))
-			}
+			// Any text: Redis passes a script's {big_number=...} and a
+			// module's big number through unchecked, and the frame is
+			// sound whatever the text (Value.BigInt says whether it is a
+			// number).
 			s.nbytes += len(text)
 		}
 		return end + 2, true, nil
@@ -222,12 +225,12 @@ func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
 		return 0, false, protoErr(ErrTooLarge, pos+1, "bulk length "+strconv.FormatInt(n, 10))
 	}
 	end := start + int(n)
+	if !crlfSoFar(buf, end) {
+		return 0, false, protoErr(ErrMissingCRLF, end, "after bulk payload")
+	}
 	if end+2 > len(buf) {
 		s.need = end + 2
 		return 0, false, errIncomplete
-	}
-	if buf[end] != '\r' || buf[end+1] != '\n' {
-		return 0, false, protoErr(ErrMissingCRLF, end, "after bulk payload")
 	}
 	if t == TypeVerbatim && (n < 4 || buf[start+3] != ':') {
 		return 0, false, protoErr(ErrInvalidValue, start, "verbatim string without a format prefix")
@@ -258,12 +261,12 @@ func (s *scanner) scanChunk(buf []byte, f *frame) error {
 		return protoErr(ErrTooLarge, pos+1, "streamed string longer than the limit")
 	}
 	end := start + int(n)
+	if !crlfSoFar(buf, end) {
+		return protoErr(ErrMissingCRLF, end, "after streamed string chunk")
+	}
 	if end+2 > len(buf) {
 		s.need = end + 2
 		return errIncomplete
-	}
-	if buf[end] != '\r' || buf[end+1] != '\n' {
-		return protoErr(ErrMissingCRLF, end, "after streamed string chunk")
 	}
 	f.seen += n
 	s.nstream += int(n)
@@ -455,11 +458,13 @@ func parseInt(buf []byte, pos int, sentinel error) (int64, int, error) {
 		}
 		n = n*10 + uint64(c-'0')
 	}
+	if i < len(buf) && (i == start || buf[i] != '\r') {
+		// Reported now, even as the last byte buffered: no byte to come
+		// can make it a number (a Reader would wait for one in vain).
+		return 0, 0, protoErr(sentinel, i, "not a number")
+	}
 	if i+1 >= len(buf) {
 		return 0, 0, errIncomplete
-	}
-	if i == start || buf[i] != '\r' {
-		return 0, 0, protoErr(sentinel, i, "not a number")
 	}
 	if buf[i+1] != '\n' {
 		return 0, 0, protoErr(ErrMissingCRLF, i+1, "after number")
@@ -476,8 +481,17 @@ func parseInt(buf []byte, pos int, sentinel error) (int64, int, error) {
 	return int64(n), i + 2, nil
 }
 
+// crlfSoFar reports whether the bytes of buf at end and end+1, those of
+// them already buffered, are the "\r\n" that must follow a payload.
+func crlfSoFar(buf []byte, end int) bool {
+	return (end >= len(buf) || buf[end] == '\r') && (end+1 >= len(buf) || buf[end+1] == '\n')
+}
+
 // parseDouble parses a RESP3 double: a decimal or exponent number, "inf",
-// "-inf" or "nan".
+// "-inf" or "nan", in any case. A sign before "nan" is accepted: Redis
+// formats doubles with the C library, which writes a negative NaN (what a
+// Lua script's 0/0 is on x86) as "-nan". A number beyond float64's range
+// is ±Inf, as the C library would read it.
 func parseDouble(b []byte) (float64, error) {
 	if len(b) == 0 {
 		return 0, strconv.ErrSyntax
@@ -488,25 +502,16 @@ func parseDouble(b []byte) (float64, error) {
 			return 0, strconv.ErrSyntax
 		}
 	}
+	if len(b) == 4 && (b[0] == '-' || b[0] == '+') && strings.EqualFold(unsafe.String(&b[1], 3), "nan") {
+		return math.NaN(), nil // strconv takes "nan" without a sign only
+	}
 	// The unsafe string does not outlive the call: ParseFloat copies its
 	// input into any error it returns.
-	return strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
-}
-
-// validBigNumber reports whether b is an optionally signed run of digits.
-func validBigNumber[T string | []byte](b T) bool {
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		b = b[1:]
+	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return f, nil
 	}
-	if len(b) == 0 {
-		return false
-	}
-	for i := range len(b) {
-		if c := b[i]; c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return f, err
 }
 
 // isInterned reports whether a simple string is one of the replies that

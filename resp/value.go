@@ -141,7 +141,10 @@ func Bool(b bool) Value {
 }
 
 // BigNumber returns a big number value from its decimal digits (with an
-// optional leading sign).
+// optional leading sign). A big number from a server is normally digits,
+// but Redis passes a script's {big_number=...} through as it is, so a
+// decoded one may hold any text without CR or LF: BigInt says whether it
+// is a number.
 func BigNumber(digits string) Value { return Value{Type: TypeBigNumber, Str: digits} }
 
 // Verbatim returns a verbatim string value with a three-letter format such as
