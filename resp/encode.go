@@ -148,7 +148,11 @@ func AppendStreamedEnd(dst []byte) []byte { return append(dst, ".\r\n"...) }
 
 // AppendValue appends v, and the values inside it, in RESP3 wire form. A map
 // or attribute with an odd number of Elems is written without its last one.
-// A Value of an unknown type is written as a null.
+// A Value of an unknown type is written as a null. A Value of type
+// TypeAttribute on its own (attributes belong in another value's Attrs) is
+// written as a map of its pairs: on the wire an attribute is the prefix of
+// the value it annotates, and written alone it would take the next value
+// as its own.
 func AppendValue(dst []byte, v Value) []byte {
 	if v.Attrs != nil && v.Type != TypeAttribute {
 		dst = appendAggregate(dst, TypeAttribute, v.Attrs.Elems, AppendValue)
@@ -175,8 +179,10 @@ func AppendValue(dst []byte, v Value) []byte {
 			return AppendVerbatim(dst, "txt", v.Str) // not "fmt:text": see AppendVerbatim
 		}
 		return appendLenString(dst, '=', v.Str)
-	case TypeArray, TypeSet, TypePush, TypeMap, TypeAttribute:
+	case TypeArray, TypeSet, TypePush, TypeMap:
 		return appendAggregate(dst, v.Type, v.Elems, AppendValue)
+	case TypeAttribute:
+		return appendAggregate(dst, TypeMap, v.Elems, AppendValue)
 	}
 	return AppendNull(dst)
 }

@@ -23,7 +23,8 @@ const (
 // allocated for it: decoders never size an allocation from a length they have
 // not yet received the bytes for. MaxBulkLen and MaxAggregateLen larger than
 // maxLength count as maxLength (no buffer that large exists, and larger
-// ones would overflow the decoder's offsets).
+// ones would overflow the decoder's offsets): 64 Ti, or 512 Mi where int
+// is 32 bits.
 type Limits struct {
 	MaxBulkLen      int64 // longest bulk string, bulk error, verbatim or streamed string; default DefaultMaxBulkLen
 	MaxAggregateLen int64 // most elements in one array, set or push (pairs in a map or attribute); default DefaultMaxAggregateLen
@@ -31,10 +32,12 @@ type Limits struct {
 	MaxLineLen      int   // longest simple string, simple error, double or big number; default DefaultMaxLineLen
 }
 
-// maxLength caps MaxBulkLen and MaxAggregateLen (64 Ti): offsets into a
-// buffer plus such a length, or twice it (a map's keys and values), stay
-// far from overflowing an int64.
-const maxLength = 1 << 46
+// maxLength caps MaxBulkLen and MaxAggregateLen (64 Ti; 512 Mi where int
+// is 32 bits): offsets into a buffer plus such a length, or twice it (a
+// map's keys and values), stay far from overflowing an int, so that a
+// length converted to int neither wraps (a 4 GiB bulk read as empty on
+// 32 bits) nor turns negative (an index out of range).
+const maxLength = min(1<<46, math.MaxInt>>2)
 
 // resolved returns l with zero fields replaced by the defaults.
 func (l Limits) resolved() Limits {

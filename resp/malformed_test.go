@@ -231,3 +231,42 @@ func TestHostileChains(t *testing.T) {
 		})
 	}
 }
+
+// MaxDepth bounds aggregates and attributes, as Limits says: a streamed
+// string, which holds chunks and no values, is not a level. It used to
+// count as one, so a streamed string in an array at MaxDepth 1 was refused
+// while the same string counted was accepted.
+func TestStreamedStringIsNotALevel(t *testing.T) {
+	d := Decoder{Limits: Limits{MaxDepth: 1}}
+	for _, wire := range []string{"*1\r\n$1\r\na\r\n", "*1\r\n$?\r\n;1\r\na\r\n;0\r\n"} {
+		v, n, err := d.Decode([]byte(wire))
+		if err != nil || n != len(wire) || !v.Equal(Array(Bulk("a"))) {
+			t.Errorf("MaxDepth 1: Decode(%q) = %v, %d, %v; want [a]", wire, v, n, err)
+		}
+	}
+	if _, _, err := d.Decode([]byte("*1\r\n*1\r\n$?\r\n;1\r\na\r\n;0\r\n")); !errors.Is(err, ErrTooDeep) {
+		t.Errorf("MaxDepth 1, two arrays: %v; want ErrTooDeep", err)
+	}
+}
+
+// A Decoder copied after use (a template, an element of a slice that grew)
+// decodes with scratch of its own: the copies used to share the original's
+// frame stack, a data race between goroutines and wrong frames.
+func TestCopiedDecoderHasItsOwnScratch(t *testing.T) {
+	wire := []byte("*1\r\n*1\r\n*1\r\n:1\r\n")
+	var d1 Decoder
+	if _, _, err := d1.Decode(wire); err != nil {
+		t.Fatal(err)
+	}
+	d2 := d1
+	v, _, err := d2.Decode(wire)
+	if err != nil || !v.Equal(Array(Array(Array(Int(1))))) {
+		t.Fatalf("the copy: %v, %v", v, err)
+	}
+	if &d2.s.stack[:1][0] == &d1.s.small[0] {
+		t.Fatal("the copy's frame stack is the original's")
+	}
+	if &d2.s.stack[:1][0] != &d2.s.small[0] {
+		t.Fatal("the copy's frame stack is not its own small array")
+	}
+}

@@ -165,3 +165,22 @@ func TestEncoderNeverWritesWhatDecodersReject(t *testing.T) {
 		t.Errorf("AppendVerbatim with a 1-byte format: %q", got)
 	}
 }
+
+// An attribute Value on its own is written as a map of its pairs: written
+// as an attribute ("|1 ..."), it took the next value on the wire as the one
+// it annotates, and an array holding it lost an element (and the reply
+// after it was swallowed).
+func TestBareAttributeIsWrittenAsAMap(t *testing.T) {
+	attr := Value{Type: TypeAttribute, Elems: []Value{SimpleString("a"), SimpleString("b")}}
+	wire := AppendValue(nil, Array(attr, Int(1)))
+	wire = AppendSimpleString(wire, "NEXT")
+	var d Decoder
+	v, n, err := d.Decode(wire)
+	if err != nil || !v.Equal(Array(Map(SimpleString("a"), SimpleString("b")), Int(1))) {
+		t.Fatalf("AppendValue wrote %q; it decodes to %v, %d, %v; want [{a: b} 1]", wire, v, n, err)
+	}
+	next, _, err := d.Decode(wire[n:])
+	if err != nil || next.Str != "NEXT" {
+		t.Fatalf("the value after it: %v, %v; want NEXT", next, err)
+	}
+}

@@ -60,14 +60,17 @@ type scanner struct {
 	counts      []int   // element counts of streamed aggregates, in header order
 	need        int     // when incomplete: buffer length needed for progress
 	small       [8]frame
+	self        *scanner // whose scratch stack and counts are: s, unless s was copied
 }
 
 func (s *scanner) reset(lim Limits) {
 	s.lim = lim
 	s.pos, s.nvals, s.nbytes, s.nstream, s.need = 0, 0, 0, 0, 0
 	s.attrPending = false
-	if s.stack == nil {
-		s.stack = s.small[:0]
+	if s.self != s {
+		// New, or a copy (of a Decoder in a slice, say) whose scratch
+		// would be the original's: take scratch of its own.
+		s.self, s.stack, s.counts = s, s.small[:0], nil
 	}
 	s.stack = s.stack[:0]
 	s.counts = s.counts[:0]
@@ -206,9 +209,9 @@ func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
 		if err := s.expect(buf, pos+2, "\r\n"); err != nil {
 			return 0, false, err
 		}
-		if err := s.push(frame{kind: frameStreamedString, typ: t}, pos); err != nil {
-			return 0, false, err
-		}
+		// Not counted against MaxDepth, which bounds aggregates and
+		// attributes: a streamed string holds no values, only chunks.
+		s.stack = append(s.stack, frame{kind: frameStreamedString, typ: t})
 		return pos + 4, false, nil
 	}
 	n, start, err := parseInt(buf, pos+1, ErrInvalidLength)
