@@ -17,6 +17,13 @@ type Decoder struct {
 // whole buffer. Malformed input gives a *ProtocolError whose Offset is
 // relative to buf.
 //
+// Each call checks buf from its start (the caller owns the bytes, and the
+// second pass that builds the value trusts what the first checked), so a
+// value that arrives in k pieces costs k scans of what has arrived: a 2 MB
+// array of small elements fed 4 KiB at a time takes about a second. Feed
+// large values in large pieces, or read a stream with a Reader, which
+// owns its buffer and resumes where it stopped.
+//
 // The returned Value owns its memory (at most two allocations, however large
 // it is) and stays valid after buf is reused.
 func (d *Decoder) Decode(buf []byte) (v Value, n int, err error) {
