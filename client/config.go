@@ -62,9 +62,16 @@ type Config struct {
 	// SocketTimeout fails a connection on which commands have been waiting
 	// for that long without any reply arriving, or whose write stalls that
 	// long: pub/sub connections too, while a Subscribe, Unsubscribe or
-	// Ping waits for its confirmation (an idle subscriber's connection is
-	// never failed for hearing nothing). It must exceed your slowest
-	// command. Default DefaultSocketTimeout; negative disables.
+	// Ping waits for its confirmation. An idle pub/sub connection (nothing
+	// read and nothing waited for during SocketTimeout/2) is sent a PING,
+	// so that a peer gone silent (a host down, a dropped NAT mapping) is
+	// noticed within about SocketTimeout more, and the subscribers are
+	// re-subscribed on a new connection and told (KindReconnected); an
+	// idle subscriber is never failed for hearing nothing from a live
+	// server. It must exceed your slowest command. Default
+	// DefaultSocketTimeout; negative disables (then an idle pub/sub
+	// connection is never checked: a silent peer goes unnoticed until the
+	// operating system gives up on it, if ever).
 	SocketTimeout time.Duration
 	// RecvBufferSize is the initial size of each connection's read buffer.
 	// Default DefaultRecvBufferSize.

@@ -92,13 +92,17 @@ func (e *OverflowError) Unwrap() error { return ErrOverflow }
 // patterns, in its own bounded buffer, so that a slow subscriber stalls
 // neither commands nor other subscribers. When the connection drops, it is
 // re-established with backoff, every subscription is renewed, and each
-// subscriber then receives a KindReconnected message: once it comes, every
+// subscriber then receives a KindReconnected message (after the messages
+// it still holds from the lost connection): once it comes, every
 // subscription is live again, so state read from the server from then on
 // misses no later message (messages of the new connection that arrived
 // while the subscriptions were being renewed may come just before it). A
 // name the server refuses to subscribe again (its ACL permission revoked,
 // say) is dropped from the subscriber's names (Subscriptions), and only
-// it: subscribing it again says why. Publish with Database.Do.
+// it: subscribing it again says why. A connection that goes silent is
+// noticed only with Config.SocketTimeout set (the default): an idle one is
+// then checked with a PING (see Config.SocketTimeout). Publish with
+// Database.Do.
 type PubSub struct {
 	m    *Mux
 	opts PubSubOptions
@@ -336,8 +340,19 @@ func (ps *PubSub) confirm(kind MessageKind, names []string) {
 
 // Receive returns the next message. After the subscriber fell behind it
 // first returns an *OverflowError (matching ErrOverflow) saying how many
-// messages were lost; after a reconnect, a KindReconnected message.
+// messages were lost; after a reconnect, a KindReconnected message, in
+// order: after every message of the lost connection it still holds (when
+// its buffer is full, the oldest message gives way, and counts as lost).
+// Once the subscriber is closed it returns ErrClosed, even with messages
+// still buffered.
 func (ps *PubSub) Receive(ctx context.Context) (Message, error) {
+	select {
+	case <-ps.done:
+		return Message{}, ErrClosed
+	case <-ps.m.ctx.Done():
+		return Message{}, ErrClosed
+	default:
+	}
 	if n := ps.dropped.Swap(0); n > 0 {
 		return Message{}, &OverflowError{Dropped: n}
 	}
@@ -396,16 +411,41 @@ func (ps *PubSub) pump(feed chan Message) {
 	}
 }
 
-// Ping sends PING on the pub/sub connection and waits for its answer: a way
-// to check that the subscription path is alive. It dials the connection if
-// there is none, and the subscriber then keeps it open, subscribed or not,
-// until it closes.
+// Ping sends PING on the pub/sub connections that hold the subscriber's
+// subscriptions and waits for their answers: a way to check that the
+// subscription path is alive. On a cluster those are the connection of
+// channels and patterns, if it has any, and that of each node holding its
+// shard channels; a subscriber with no subscriptions pings the connection
+// of channels and patterns. It dials a connection if there is none, and the
+// subscriber then keeps each connection it pinged open, subscribed there or
+// not, until it closes. It returns the first error.
 func (ps *PubSub) Ping(ctx context.Context, msg string) error {
-	h := ps.m.globalHub()
 	if ps.m.single != nil {
-		h = ps.m.single.hub
+		return userErr(ps.m.single.hub.ping(ctx, ps, msg))
 	}
-	return userErr(h.ping(ctx, ps, msg))
+	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		return ErrClosed
+	}
+	global := len(ps.names[kindChannel]) > 0 || len(ps.names[kindPattern]) > 0
+	var hubs []*pubsubHub
+	for h := range ps.hubs {
+		if h.n != nil {
+			hubs = append(hubs, h)
+		}
+	}
+	ps.mu.Unlock()
+	hubs = slices.DeleteFunc(hubs, func(h *pubsubHub) bool { return !h.holdsAny(ps) })
+	if global || len(hubs) == 0 {
+		hubs = append(hubs, ps.m.globalHub())
+	}
+	for _, h := range hubs {
+		if err := h.ping(ctx, ps, msg); err != nil {
+			return userErr(err)
+		}
+	}
+	return nil
 }
 
 // Close unsubscribes everything and stops the subscriber; Receive then
@@ -496,7 +536,12 @@ func (ps *PubSub) wants(kind subKind, name string) bool {
 	return !ps.closed && ps.names[kind][name]
 }
 
-// notifyReconnected tells the subscriber that messages may have been missed.
+// notifyReconnected tells the subscriber that messages may have been
+// missed. The KindReconnected message is queued behind the messages
+// already buffered, never ahead of them (a subscriber that re-reads its
+// state when told must not then apply older messages on top of it): when
+// the buffer is full, the oldest message is dropped, and counted as lost,
+// to make room.
 func (ps *PubSub) notifyReconnected() {
 	// Under ps.mu, as Close sets closed: nothing reaches a subscriber once
 	// its Close has returned. (Callers may hold a hub's mu: h.mu comes
@@ -506,11 +551,24 @@ func (ps *PubSub) notifyReconnected() {
 	if ps.closed {
 		return
 	}
-	select {
-	case ps.msgs <- Message{Kind: KindReconnected}:
-	default:
-		ps.reconnected.Store(true)
+	// Other hubs' readers may deliver meanwhile (never waiting, they drop
+	// what does not fit), and Receive may take messages: each round
+	// either queues it or finds the buffer full again and makes room.
+	for range 2 * cap(ps.msgs) {
+		select {
+		case ps.msgs <- Message{Kind: KindReconnected}:
+			return
+		default:
+		}
+		select {
+		case <-ps.msgs:
+			ps.dropped.Add(1)
+		default:
+		}
 	}
+	// Still full: publishers outpace this loop. Told ahead of the queue,
+	// rather than not at all.
+	ps.reconnected.Store(true)
 }
 
 // deliver queues a message for the subscriber, or counts it lost. It runs

@@ -14,18 +14,22 @@ import (
 // their confirmations; one goroutine reads.
 type psConn struct {
 	h    *pubsubHub
+	n    *Node // the node it is connected to (for the router's Trouble)
 	rc   *rawConn
 	dead chan struct{} // closed when it has failed
 
 	mu      sync.Mutex
 	waiters []*psWaiter // guarded by mu: in the order their commands were written
-	failed  error       // guarded by mu
+	// failed: why it failed. Guarded by mu; set before dead is closed, so
+	// that it may be read without mu once dead is.
+	failed error
 
 	replies atomic.Uint64 // values read, for the watchdog (watchStalls)
 
 	// lostEarly: the reader told the hub the connection was lost before
-	// the hub installed it. Guarded by the hub's mu.
+	// the hub installed it; lostCause is why. Guarded by the hub's mu.
 	lostEarly bool
+	lostCause error
 }
 
 // psWaiter waits for a command's confirmations (one per channel, pattern or
@@ -155,9 +159,15 @@ func (c *psConn) readLoop() {
 			c.handle(v)
 			continue
 		}
-		c.h.lost(c) // first, so that no other connection can start unnoticed
+		var cause error
+		if c.isDead() {
+			cause = c.failed // failed elsewhere first (set before dead was closed)
+		} else {
+			cause = readError(err) // not dead: err is set
+		}
+		c.h.lost(c, cause) // first, so that no other connection can start unnoticed
 		if err != nil {
-			c.fail(readError(err))
+			c.fail(cause)
 		}
 		return
 	}
@@ -168,14 +178,33 @@ func (c *psConn) readLoop() {
 // as a command connection's watchdog does: a server that stopped answering
 // (paused, or a peer gone without a reset) must not hold a Subscribe whose
 // ctx has no deadline for ever. The reader then sees the closed socket and
-// the hub reconnects. An idle connection, nothing waiting, is never failed:
-// a subscriber may hear nothing for hours. Runs until the connection fails.
+// the hub reconnects.
+//
+// An idle connection is checked too: a subscriber may hear nothing for
+// hours, and a peer gone without a reset (a host down, a NAT's mapping
+// dropped) would go unnoticed all that time, the subscriber losing every
+// message. When a whole period of the watchdog (timeout/2) has passed with
+// nothing read and nothing waited for, it sends a PING with a waiter: the
+// watchdog then fails the connection if no answer comes within timeout,
+// and the hub reconnects (or re-homes) and tells the subscribers, as for
+// any loss. Runs until the connection fails.
 func (c *psConn) watch(timeout time.Duration) {
 	defer c.h.m.bg.Done()
+	var seen uint64 // values read at the previous tick
+	var quiet bool  // nothing was waited for at the previous tick
 	watchStalls(timeout, c.dead, c.replies.Load, func() bool {
+		now := c.replies.Load()
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.waiters) > 0
+		waiting := len(c.waiters) > 0
+		c.mu.Unlock()
+		idle := quiet && !waiting && now == seen // a whole period with nothing read nor waited for
+		seen, quiet = now, !waiting
+		if !idle {
+			return waiting
+		}
+		quiet = false
+		// A failed write fails c, which ends the watchdog.
+		return c.send(newWaiter(1, nil), []string{"PING"}) == nil
 	}, func(err error) { c.fail(connErr("read", err)) })
 }
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -118,10 +119,14 @@ type waitError struct{ err error }
 func (e *waitError) Error() string { return e.err.Error() }
 func (e *waitError) Unwrap() error { return e.err }
 
-// userErr is err as the API returns it: a waitError's ctx error itself.
+// userErr is err as the API returns it: a waitError's ctx error itself, a
+// toldError's error itself.
 func userErr(err error) error {
-	if we, ok := err.(*waitError); ok {
-		return we.err
+	switch e := err.(type) {
+	case *waitError:
+		return e.err
+	case *toldError:
+		return e.err
 	}
 	return err
 }
@@ -437,6 +442,13 @@ func (h *pubsubHub) holdsAnyLocked(ps *PubSub) bool {
 	return false
 }
 
+// holdsAny reports whether ps is subscribed here to anything.
+func (h *pubsubHub) holdsAny(ps *PubSub) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.holdsAnyLocked(ps)
+}
+
 // holds reports whether ps is subscribed here to any of names.
 func (h *pubsubHub) holds(ps *PubSub, kind subKind, names []string) bool {
 	h.mu.Lock()
@@ -648,7 +660,7 @@ func (h *pubsubHub) connection(ctx context.Context) (*psConn, error) {
 		err := h.dialErr
 		h.mu.Unlock()
 		if err != nil {
-			return nil, err
+			return nil, &toldError{err: err}
 		}
 	}
 }
@@ -691,6 +703,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		}
 		h.mu.Unlock()
 		if err = h.unsubscribeAll(ctx, c, stale); err != nil {
+			err = dialCtxErr(ctx, err, "unsubscribing given-up names")
 			c.fail(err)
 		}
 		h.mu.Lock()
@@ -718,7 +731,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 				// Lost before it was installed: as if after (the reconnect
 				// loop takes over, with its backoff), and those waiting
 				// for it are told, rather than dialling again at once.
-				h.lostLocked(c)
+				h.lostLocked(c, c.lostCause)
 				err = connErr("read", errors.New("the pub/sub connection was lost as it was set up"))
 			}
 		}
@@ -905,7 +918,8 @@ func (h *pubsubHub) unsubscribeAll(ctx context.Context, c *psConn, names [kindCo
 }
 
 // connect dials a connection and subscribes to everything the hub holds;
-// it returns what it subscribed.
+// it returns what it subscribed. A failure to connect or to renew is told
+// to the router here, once (see toldError), unless the Mux is closing.
 func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	n := h.n
 	if n == nil { // the global hub: any node the router offers
@@ -916,10 +930,10 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	}
 	rc, err := n.d.dial(ctx)
 	if err != nil {
-		h.m.router.Trouble(n, err)
+		h.trouble(n, err)
 		return nil, renewal{}, err
 	}
-	c := &psConn{h: h, rc: rc, dead: make(chan struct{})}
+	c := &psConn{h: h, n: n, rc: rc, dead: make(chan struct{})}
 	h.m.bg.Add(1) // inside a spawned dial: the count is not zero
 	go c.readLoop()
 	if t := h.m.s.socketTimeout; t > 0 {
@@ -954,7 +968,9 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 		}
 		for _, group := range h.bySlot(subKind(kind), names) {
 			if err := h.renew(ctx, c, subKind(kind), group, &renewed.refused[kind]); err != nil {
+				err = dialCtxErr(ctx, err, "renewing the subscriptions")
 				c.fail(err)
+				h.trouble(n, err)
 				return nil, renewed, err
 			}
 		}
@@ -965,30 +981,63 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	return c, renewed, nil
 }
 
+// trouble tells the router of a failure of n's pub/sub connection, unless
+// the Mux is closing.
+func (h *pubsubHub) trouble(n *Node, err error) {
+	if n != nil && err != nil && !errors.Is(err, ErrClosed) && !h.m.closed.Load() {
+		h.m.router.Trouble(n, err)
+	}
+}
+
+// dialCtxErr is err, of a step of a dial whose ctx (the dial's own, not a
+// caller's) may have run out, as the dial's waiters get it: a server that
+// did not answer in time is a connection's failure, not the end of their
+// ctx, so ctx's error becomes one (matching ErrConnection and
+// ErrSocketTimeout, not ctx's error). Other errors are returned as they
+// are.
+func dialCtxErr(ctx context.Context, err error, what string) error {
+	if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return connErr(what, fmt.Errorf("%w: the server did not answer in time (%v)", ErrSocketTimeout, ctx.Err()))
+}
+
+// toldError is the error of a dial that the dial told the router of, if it
+// was the node's (see connect), as the dial's waiters get it inside the
+// hub: a re-homing must not tell it again. The API returns the error
+// itself (see userErr).
+type toldError struct{ err error }
+
+func (e *toldError) Error() string { return e.err.Error() }
+func (e *toldError) Unwrap() error { return e.err }
+
 // afterRenew, when set (tests only), runs in every dial once the new
 // connection has renewed the hub's subscriptions and before it is
 // installed: the window in which a name given up must not stay subscribed.
 // Atomic: tests set it while a reconnect of a previous step may still run.
 var afterRenew atomic.Pointer[func(h *pubsubHub, c *psConn)]
 
-// lost is told, by c's reader and before c is failed, that c is gone. While
-// subscribers remain it reconnects, with backoff, until that works or the
-// Mux closes; the subscribers are told once it does.
-func (h *pubsubHub) lost(c *psConn) {
+// lost is told, by c's reader and before c is failed, that c is gone, and
+// why (cause). While subscribers remain it reconnects, with backoff, until
+// that works or the Mux closes; the subscribers are told once it does.
+func (h *pubsubHub) lost(c *psConn, cause error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conn != c {
-		c.lostEarly = true // not installed yet (or never will be): see dial
+		// Not installed yet (or never will be): see dial.
+		c.lostEarly, c.lostCause = true, cause
 		return
 	}
-	h.lostLocked(c)
+	h.lostLocked(c, cause)
 }
 
-// lostLocked is lost for the installed connection c. A hub that holds no
-// subscription (its subscribers only pinged, or unsubscribed everything)
-// does not reconnect: nothing is to be renewed or missed, and whoever needs
-// a connection next dials it. The caller holds h.mu.
-func (h *pubsubHub) lostLocked(c *psConn) {
+// lostLocked is lost for the installed connection c. The router is told
+// (unless c was closed on purpose): the node may be gone. A hub that holds
+// no subscription (its subscribers only pinged, or unsubscribed
+// everything) does not reconnect: nothing is to be renewed or missed, and
+// whoever needs a connection next dials it. The caller holds h.mu.
+func (h *pubsubHub) lostLocked(c *psConn, cause error) {
+	h.trouble(c.n, cause) // must not block (see Router)
 	h.conn = nil
 	if len(h.subs) == 0 || h.m.closed.Load() || !h.holdsNamesLocked() {
 		// No reconnect: those whose names a renewal refused (on this
@@ -1119,7 +1168,11 @@ func (h *pubsubHub) rehomeLocked(names []string, movedAway bool, lost *psConn) {
 // rehome subscribes shard channels (with their subscribers) on the nodes
 // that own them now. The router may not know yet that they moved: while it
 // still names from (the node that unsubscribed them, if any), it is asked to
-// refresh and the next try waits.
+// refresh and the next try waits. A node that answers MOVED (it lost the
+// slot, and the router has not seen it yet) is followed at once, as
+// SSubscribe follows it: the router is told, and the channel tried again
+// where the MOVED says, up to the redirection cap of commands; only then
+// does the next try wait.
 func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 	refused := map[string]int{} // by name: attempts in a row its SSUBSCRIBE was answered NOPERM
 	for attempt := 1; len(moving) > 0; attempt++ {
@@ -1127,50 +1180,17 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			return
 		}
 		for name, subs := range moving {
-			ctx, cancel := context.WithTimeout(m.ctx, m.s.connectTimeout)
-			n, err := m.shardNode(ctx, name)
-			if err == nil && n == from && attempt <= 10 {
-				err = errStaleRoute // give the refresh a chance before settling for the same node
-			}
-			var left []*PubSub
-			for _, ps := range subs {
-				if !ps.wants(kindShard, name) {
-					continue // closed, or unsubscribed meanwhile (change checks again)
+			left := subs
+			for redirects := 0; ; redirects++ {
+				var n *Node
+				var err error
+				left, n, err = m.rehomeTry(name, left, from, attempt, refused)
+				var e *resp.Error
+				if len(left) == 0 || n == nil || !errors.As(err, &e) || e.Prefix != "MOVED" || !e.IsRedirect() ||
+					redirects >= maxRedirects || m.ctx.Err() != nil {
+					break
 				}
-				if err == nil {
-					var kept []string
-					if kept, err = n.hub.change(ctx, ps, kindShard, true, []string{name}); kept != nil {
-						continue // confirmed there, then re-homed again with ps: that re-homing goes on with it
-					}
-				}
-				if refusedOwn(err) && refused[name] >= 1 {
-					// Refused twice, an attempt apart (once could be
-					// another subscriber's SSUBSCRIBE of several names
-					// whose entry this one joined): a permission revoked.
-					// Dropped, as a refused renewal drops it (see PubSub),
-					// not tried again for ever.
-					ps.forget(kindShard, []string{name})
-					ps.notifyReconnected()
-					continue
-				}
-				if err != nil {
-					left = append(left, ps)
-					continue
-				}
-				ps.notifyReconnected()
-			}
-			cancel()
-			if refusedOwn(err) {
-				refused[name]++
-			} else {
-				delete(refused, name)
-			}
-			// Not the node's trouble: a refusal, a subscriber closed, or
-			// this attempt's time spent waiting for the hub's turn or for
-			// a dial in progress. Time spent waiting for the node's
-			// confirmation is, as is a connection's failure.
-			if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) && !errors.As(err, new(*waitError)) {
-				m.router.Trouble(n, err)
+				m.router.Moved(e.Slot, redirectAddr(e.Addr, n)) // and again, at once
 			}
 			if len(left) == 0 {
 				delete(moving, name)
@@ -1179,6 +1199,60 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 			}
 		}
 	}
+}
+
+// rehomeTry is one try of rehome for one channel and its subscribers subs:
+// it returns those left to subscribe, the node tried (nil if none was
+// found), and the error of the try.
+func (m *Mux) rehomeTry(name string, subs []*PubSub, from *Node, attempt int, refused map[string]int) (left []*PubSub, n *Node, err error) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.s.connectTimeout)
+	defer cancel()
+	n, err = m.shardNode(ctx, name)
+	if err == nil && n == from && attempt <= 10 {
+		err = errStaleRoute // give the refresh a chance before settling for the same node
+	}
+	for _, ps := range subs {
+		if !ps.wants(kindShard, name) {
+			continue // closed, or unsubscribed meanwhile (change checks again)
+		}
+		if err == nil {
+			var kept []string
+			if kept, err = n.hub.change(ctx, ps, kindShard, true, []string{name}); kept != nil {
+				continue // confirmed there, then re-homed again with ps: that re-homing goes on with it
+			}
+		}
+		if refusedOwn(err) && refused[name] >= 1 {
+			// Refused twice, an attempt apart (once could be
+			// another subscriber's SSUBSCRIBE of several names
+			// whose entry this one joined): a permission revoked.
+			// Dropped, as a refused renewal drops it (see PubSub),
+			// not tried again for ever.
+			ps.forget(kindShard, []string{name})
+			ps.notifyReconnected()
+			continue
+		}
+		if err != nil {
+			left = append(left, ps)
+			continue
+		}
+		ps.notifyReconnected()
+	}
+	if refusedOwn(err) {
+		refused[name]++
+	} else {
+		delete(refused, name)
+	}
+	// Not the node's trouble: a refusal (MOVED included), a subscriber
+	// closed, or this attempt's time spent waiting for the hub's turn or
+	// for a dial in progress. Nor told here: a dial's failure, which the
+	// dial told (toldError), and a connection's loss, which the hub told
+	// (see lostLocked). Time spent waiting for the node's confirmation is,
+	// as is a router that still names the node the channel left.
+	if err != nil && n != nil && refusal(kindShard, err) == "" && !errors.Is(err, ErrClosed) &&
+		!errors.As(err, new(*waitError)) && !errors.As(err, new(*toldError)) && !errors.Is(err, ErrConnection) {
+		m.router.Trouble(n, err)
+	}
+	return left, n, err
 }
 
 // refusedOwn reports whether err is the server's NOPERM answer to a
