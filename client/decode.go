@@ -18,7 +18,7 @@ var (
 	// DecodeRaw returns the resp.Value itself.
 	DecodeRaw DecodeFunc = func(v resp.Value) (any, error) { return v, nil }
 	// DecodeAuto maps each type to its natural Go type: strings (simple,
-	// bulk, verbatim text, big number digits) to string, integers to
+	// bulk, verbatim text, big number text) to string, integers to
 	// int64, doubles to float64, booleans to bool, null to nil, arrays,
 	// sets and pushes to []any, maps to map[string]any (keys by their
 	// text), recursively.
@@ -100,7 +100,7 @@ func unexpected(v resp.Value, want string) error {
 // from an empty string.
 
 // String returns a string reply (simple, bulk, verbatim text, or the
-// decimal text of an integer, double or big number).
+// decimal text of an integer or double, or the text of a big number).
 func String(v resp.Value, err error) (string, error) {
 	if err != nil {
 		return "", err
@@ -160,7 +160,7 @@ func Float64(v resp.Value, err error) (float64, error) {
 	case resp.TypeInteger:
 		return float64(v.Int), nil
 	case resp.TypeSimpleString, resp.TypeBulkString:
-		f, perr := strconv.ParseFloat(v.Str, 64)
+		f, perr := resp.ParseDouble(v.Str) // as Redis writes doubles: "-nan" too
 		if perr != nil {
 			return 0, fmt.Errorf("%w: %q is not a number", ErrUnexpectedReply, v.Str)
 		}

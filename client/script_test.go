@@ -220,36 +220,42 @@ func TestMayBeEval(t *testing.T) {
 	}
 }
 
-// Replies Redis 7.0 really sends for some scripts over RESP3, which the
-// parser used to refuse as malformed (a sticky protocol error that failed
-// every command in flight on the shared connection): a negative NaN
-// ("-nan", the C library's "%.17g" of Lua's 0/0 on x86) and big numbers
-// that are not digits (Redis passes {big_number=...} through unchecked).
-// They decode, and the connection carries on.
+// Replies Redis 7.0 really sends for some scripts, which the parser used
+// to refuse as malformed over RESP3 (a sticky protocol error that failed
+// every command in flight on the shared connection), and Float64 over
+// RESP2: a negative NaN ("-nan", the C library's "%.17g" of Lua's 0/0 on
+// x86) and big numbers that are not digits (Redis passes {big_number=...}
+// through unchecked). They decode, and the connection carries on.
 func TestScriptRepliesRedisFormatsLoosely(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
-	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Protocol: 3})
-	ctx := testCtx(t)
-	db := m.Database(0)
-	id, err := db.Do(ctx, "CLIENT", "ID")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		script string
-		check  func(resp.Value) bool
-	}{
-		{"return {double=0/0}", func(v resp.Value) bool { return v.Type == resp.TypeDouble && math.IsNaN(v.Float) }},
-		{"return {double=-(0/0)}", func(v resp.Value) bool { return v.Type == resp.TypeDouble && math.IsNaN(v.Float) }},
-		{"return {big_number='abc'}", func(v resp.Value) bool { return v.Type == resp.TypeBigNumber && v.Str == "abc" }},
-		{"return {big_number=''}", func(v resp.Value) bool { return v.Type == resp.TypeBigNumber && v.Str == "" }},
-	} {
-		v, err := db.Do(ctx, "EVAL", tc.script, "0")
-		if err != nil || !tc.check(v) {
-			t.Errorf("EVAL %q = %v, %v", tc.script, v, err)
+	for _, proto := range []int{2, 3} {
+		m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Protocol: proto})
+		ctx := testCtx(t)
+		db := m.Database(0)
+		id, err := db.Do(ctx, "CLIENT", "ID")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if v, err := db.Do(ctx, "CLIENT", "ID"); err != nil || v.Int != id.Int {
-			t.Fatalf("CLIENT ID after EVAL %q = %v, %v; want %d: the same connection", tc.script, v, err, id.Int)
+		isNaN := func(v resp.Value) bool { f, err := Float64(v, nil); return err == nil && math.IsNaN(f) }
+		text := func(want string) func(resp.Value) bool {
+			return func(v resp.Value) bool { s, err := String(v, nil); return err == nil && s == want }
+		}
+		for _, tc := range []struct {
+			script string
+			check  func(resp.Value) bool
+		}{
+			{"return {double=0/0}", isNaN},
+			{"return {double=-(0/0)}", isNaN},
+			{"return {big_number='abc'}", text("abc")},
+			{"return {big_number=''}", text("")},
+		} {
+			v, err := db.Do(ctx, "EVAL", tc.script, "0")
+			if err != nil || !tc.check(v) {
+				t.Errorf("RESP%d: EVAL %q = %v, %v", proto, tc.script, v, err)
+			}
+			if v, err := db.Do(ctx, "CLIENT", "ID"); err != nil || v.Int != id.Int {
+				t.Fatalf("RESP%d: CLIENT ID after EVAL %q = %v, %v; want %d: the same connection", proto, tc.script, v, err, id.Int)
+			}
 		}
 	}
 }

@@ -22,7 +22,8 @@ var (
 	ErrTooDeep = errors.New("resp: nesting too deep")
 	// ErrMissingCRLF: a line or a bulk payload does not end with "\r\n".
 	ErrMissingCRLF = errors.New("resp: missing CRLF")
-	// ErrInvalidNumber: an integer, double, boolean or big number does not parse.
+	// ErrInvalidNumber: an integer, double or boolean does not parse (a
+	// big number may hold any text: see BigNumber).
 	ErrInvalidNumber = errors.New("resp: invalid number")
 	// ErrInvalidValue: a value is well framed but not valid for its type, such
 	// as a verbatim string without its "fmt:" prefix or an attribute with

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math"
 	"strconv"
@@ -274,5 +275,31 @@ func TestAppendBulkStringInPlace(t *testing.T) {
 	// A bulk error goes through the same path with its own type byte.
 	if got, want := string(AppendBlobError(make([]byte, 0, 64), "ERR x")), "!5\r\nERR x\r\n"; got != want {
 		t.Fatalf("blob error: %q, want %q", got, want)
+	}
+}
+
+// ParseDouble reads doubles as Redis writes them, in RESP2 bulk strings
+// too: a client's Float64 of a RESP2 reply agrees with the RESP3 decoder.
+func TestParseDouble(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+	}{
+		{"1.5", 1.5}, {"-0.25", -0.25}, {"1e3", 1000}, {"inf", math.Inf(1)}, {"-inf", math.Inf(-1)},
+		{"1e400", math.Inf(1)}, {"-1e400", math.Inf(-1)},
+	} {
+		if f, err := ParseDouble(tc.in); err != nil || f != tc.want {
+			t.Errorf("ParseDouble(%q) = %v, %v; want %v", tc.in, f, err, tc.want)
+		}
+	}
+	for _, in := range []string{"nan", "-nan", "+NaN", "NAN"} {
+		if f, err := ParseDouble(in); err != nil || !math.IsNaN(f) {
+			t.Errorf("ParseDouble(%q) = %v, %v; want NaN", in, f, err)
+		}
+	}
+	for _, in := range []string{"", "0x1p3", "1_000", "-nax", "abc", "1.2.3"} {
+		if f, err := ParseDouble(in); !errors.Is(err, strconv.ErrSyntax) {
+			t.Errorf("ParseDouble(%q) = %v, %v; want strconv.ErrSyntax", in, f, err)
+		}
 	}
 }

@@ -490,6 +490,19 @@ func crlfSoFar(buf []byte, end int) bool {
 	return (end >= len(buf) || buf[end] == '\r') && (end+1 >= len(buf) || buf[end+1] == '\n')
 }
 
+// ParseDouble parses a double as Redis writes one: the text of a RESP3
+// double, or of a RESP2 bulk string that carries one (ZSCORE, a script's
+// {double=...}): a decimal or exponent number, "inf", "-inf" or "nan", in
+// any case, a sign before "nan" included; a number beyond float64's range
+// is ±Inf. Hexadecimal floats and '_' separators, which strconv takes, are
+// refused. The error matches strconv.ErrSyntax.
+func ParseDouble(s string) (float64, error) {
+	if len(s) == 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return parseDouble(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
+}
+
 // parseDouble parses a RESP3 double: a decimal or exponent number, "inf",
 // "-inf" or "nan", in any case. A sign before "nan" is accepted: Redis
 // formats doubles with the C library, which writes a negative NaN (what a
