@@ -342,7 +342,9 @@ func (ps *PubSub) confirm(kind MessageKind, names []string) {
 // first returns an *OverflowError (matching ErrOverflow) saying how many
 // messages were lost; after a reconnect, a KindReconnected message, in
 // order: after every message of the lost connection it still holds (when
-// its buffer is full, the oldest message gives way, and counts as lost).
+// its buffer is full, the oldest message gives way, and counts as lost;
+// should other connections' publishers keep refilling it faster than
+// room is made, it comes ahead of them rather than not at all).
 // Once the subscriber is closed it returns ErrClosed, even with messages
 // still buffered.
 func (ps *PubSub) Receive(ctx context.Context) (Message, error) {

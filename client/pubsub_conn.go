@@ -30,6 +30,10 @@ type psConn struct {
 	// the hub installed it; lostCause is why. Guarded by the hub's mu.
 	lostEarly bool
 	lostCause error
+
+	// byUs: the client failed it on purpose (an unsubscribe refused: see
+	// failOnRefusedUnsub), not the node: the router is not told.
+	byUs atomic.Bool
 }
 
 // psWaiter waits for a command's confirmations (one per channel, pattern or

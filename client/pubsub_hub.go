@@ -314,6 +314,7 @@ func failOnRefusedUnsub(c *psConn, err error) {
 	if errors.As(err, &reply) {
 		// The other waiters get the connection's failure, not the
 		// server's answer to someone else's command as if their own.
+		c.byUs.Store(true)
 		c.failLocked(connErr("unsubscribe", errors.New(err.Error())))
 	}
 }
@@ -660,7 +661,7 @@ func (h *pubsubHub) connection(ctx context.Context) (*psConn, error) {
 		err := h.dialErr
 		h.mu.Unlock()
 		if err != nil {
-			return nil, &toldError{err: err}
+			return nil, err
 		}
 	}
 }
@@ -705,6 +706,7 @@ func (h *pubsubHub) dial(done chan struct{}) {
 		if err = h.unsubscribeAll(ctx, c, stale); err != nil {
 			err = dialCtxErr(ctx, err, "unsubscribing given-up names")
 			c.fail(err)
+			err = h.told(c, err)
 		}
 		h.mu.Lock()
 	}
@@ -931,7 +933,7 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 	rc, err := n.d.dial(ctx)
 	if err != nil {
 		h.trouble(n, err)
-		return nil, renewal{}, err
+		return nil, renewal{}, &toldError{err: err}
 	}
 	c := &psConn{h: h, n: n, rc: rc, dead: make(chan struct{})}
 	h.m.bg.Add(1) // inside a spawned dial: the count is not zero
@@ -970,8 +972,7 @@ func (h *pubsubHub) connect(ctx context.Context) (*psConn, renewal, error) {
 			if err := h.renew(ctx, c, subKind(kind), group, &renewed.refused[kind]); err != nil {
 				err = dialCtxErr(ctx, err, "renewing the subscriptions")
 				c.fail(err)
-				h.trouble(n, err)
-				return nil, renewed, err
+				return nil, renewed, h.told(c, err)
 			}
 		}
 	}
@@ -1002,10 +1003,21 @@ func dialCtxErr(ctx context.Context, err error, what string) error {
 	return connErr(what, fmt.Errorf("%w: the server did not answer in time (%v)", ErrSocketTimeout, ctx.Err()))
 }
 
-// toldError is the error of a dial that the dial told the router of, if it
-// was the node's (see connect), as the dial's waiters get it inside the
-// hub: a re-homing must not tell it again. The API returns the error
-// itself (see userErr).
+// told tells the router of err, c's failure, unless the client failed c on
+// purpose (then it is not the node's trouble), and returns err marked as
+// dealt with (toldError).
+func (h *pubsubHub) told(c *psConn, err error) error {
+	if !c.byUs.Load() {
+		h.trouble(c.n, err)
+	}
+	return &toldError{err: err}
+}
+
+// toldError is the error of a dial that the dial dealt with as the node's
+// trouble (told the router, or found it the client's own doing: see told
+// and connect), as the dial's waiters get it inside the hub: a re-homing
+// must not tell it again. Errors the dial did not tell (no node to route
+// to, say) come unmarked. The API returns the error itself (see userErr).
 type toldError struct{ err error }
 
 func (e *toldError) Error() string { return e.err.Error() }
@@ -1037,7 +1049,9 @@ func (h *pubsubHub) lost(c *psConn, cause error) {
 // everything) does not reconnect: nothing is to be renewed or missed, and
 // whoever needs a connection next dials it. The caller holds h.mu.
 func (h *pubsubHub) lostLocked(c *psConn, cause error) {
-	h.trouble(c.n, cause) // must not block (see Router)
+	if !c.byUs.Load() {
+		h.trouble(c.n, cause) // must not block (see Router)
+	}
 	h.conn = nil
 	if len(h.subs) == 0 || h.m.closed.Load() || !h.holdsNamesLocked() {
 		// No reconnect: those whose names a renewal refused (on this

@@ -438,3 +438,55 @@ func TestPubSubReceiveAfterCloseIsClosed(t *testing.T) {
 		}
 	}
 }
+
+// A connection the client fails on purpose (an UNSUBSCRIBE the server
+// refused, BUSY while a script runs: the names may still be subscribed
+// there) is not the node's trouble: the router is not told (a cluster
+// router would refresh its view for nothing).
+func TestPubSubRefusedUnsubscribeNotToldToRouter(t *testing.T) {
+	fs, cfg := newFake(t)
+	var router *recordingRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	fs.commands = true
+	ctx := testCtx(t)
+	ps := m.PubSub(PubSubOptions{})
+	defer ps.Close()
+	done := make(chan error, 1)
+	go func() { done <- ps.Subscribe(ctx, "x") }()
+	fc := fs.accept()
+	fc.expect("SUBSCRIBE", "x")
+	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h := m.globalHub()
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	go func() { done <- ps.Unsubscribe(ctx, "x") }()
+	fc.expect("UNSUBSCRIBE", "x")
+	fc.reply(resp.ErrorValue("BUSY Redis is busy running a script"))
+	<-done
+	select {
+	case <-c.dead:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection whose UNSUBSCRIBE was refused still stands")
+	}
+	waitFor(t, "the hub to drop the connection", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.conn == nil
+	})
+	router.mu.Lock()
+	defer router.mu.Unlock()
+	if len(router.troubles) != 0 {
+		t.Fatalf("the router was told %v; want nothing: the client failed the connection itself", router.troubles)
+	}
+}
