@@ -91,7 +91,7 @@ func TestMigrateSlotsFailed(t *testing.T) {
 	setMigrate(t, from, false)
 	_, err := c.MigrateSlots(opCtx(t), from, to, []int{slot})
 	require.Error(t, err, "MIGRATE is forbidden")
-	err = c.WaitStable(shortCtx(t, time.Second))
+	err = c.WaitStable(shortCtx(t, 3*time.Second)) // time for a whole check, on a loaded machine too
 	require.ErrorIs(t, err, ErrNotStable, "the slot is left migrating")
 	assert.Contains(t, err.Error(), fmt.Sprintf("slots %d: a MigrateSlots", slot))
 	_, err = c.MigrateSlots(opCtx(t), from, to, []int{slot})
@@ -197,7 +197,7 @@ func TestMigrationSourceKilled(t *testing.T) {
 
 	// The target, importing the slot, ignores its new owner (Redis does):
 	// not stable until the migration is aborted.
-	err = c.Kill(shortCtx(t, time.Second), from)
+	err = c.Kill(shortCtx(t, 3*time.Second), from) // time for a whole check, on a loaded machine too
 	require.ErrorIs(t, err, ErrNotStable)
 	assert.Contains(t, err.Error(), "no longer a live master: abort the migration")
 	_, err = m.Finish(opCtx(t))

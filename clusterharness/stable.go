@@ -133,6 +133,18 @@ func (c *Cluster) waitStable(ctx context.Context, expects ...expectation) error 
 	})
 }
 
+// cutShort reports whether ctx has ended, or reached its deadline: a call
+// whose dial or read timed out on that deadline may return a moment before
+// ctx's own timer says so, with "does not answer" problems that are the
+// deadline's, not the cluster's.
+func cutShort(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // poll calls f every pollInterval until it reports no problem, and returns
 // nil then; when ctx ends first, it returns a *StabilityError with the
 // problems of the last call that ctx did not cut short.
@@ -145,7 +157,7 @@ func poll(ctx context.Context, f func(ctx context.Context) []string) error {
 		if len(problems) == 0 {
 			return nil
 		}
-		if ctx.Err() == nil {
+		if !cutShort(ctx) {
 			last = problems
 		}
 		select {

@@ -1,10 +1,12 @@
 package clusterharness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -196,4 +198,35 @@ func TestStabilityError(t *testing.T) {
 	assert.Equal(t, "clusterharness: cluster not stable: ctx ended\n\ta: x\n\tb: y", err.Error())
 	err = &StabilityError{Err: errors.New("ctx ended")}
 	assert.Equal(t, "clusterharness: cluster not stable: ctx ended (no check completed)", err.Error())
+}
+
+// deadlineCtx is a context whose deadline has passed while its timer has
+// not fired yet (Err is nil): the moment a dial bounded by the deadline has
+// already timed out.
+type deadlineCtx struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineCtx) Deadline() (time.Time, bool) { return c.d, true }
+
+// A check that returns after ctx's deadline, even a moment before ctx says
+// it has ended, was cut short: its problems (nodes that "do not answer"
+// because the deadline cut their dial) are not the cluster's, and are not
+// the ones reported. They used to be, when the dial's timeout beat ctx's
+// timer (a CI run failed on it).
+func TestPollIgnoresChecksPastTheDeadline(t *testing.T) {
+	base, cancel := context.WithCancel(context.Background())
+	ctx := deadlineCtx{Context: base, d: time.Now().Add(-time.Millisecond)}
+	calls := 0
+	err := poll(ctx, func(context.Context) []string {
+		calls++
+		if calls == 2 {
+			cancel()
+		}
+		return []string{fmt.Sprintf("node does not answer (call %d)", calls)}
+	})
+	var se *StabilityError
+	require.ErrorAs(t, err, &se)
+	assert.Empty(t, se.Problems, "problems of checks past the deadline")
 }
