@@ -244,28 +244,7 @@ func TestPubSubReconnectedAfterBufferedMessagesChannel(t *testing.T) {
 // connection, not installed, is not told of again as lost. A fake server,
 // to cut the connection in the middle of the renewal.
 func TestPubSubFailedRenewalToldToRouter(t *testing.T) {
-	fs, cfg := newFake(t)
-	var router *recordingRouter
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	fs.commands = true
-	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
-	done := make(chan error, 1)
-	go func() { done <- ps.Subscribe(ctx, "x") }()
-	fc1 := fs.accept()
-	fc1.expect("SUBSCRIBE", "x")
-	fc1.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)))
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	fs, _, router, ps, fc1 := subscribedOnFake(t)
 	_ = fc1.nc.Close() // lost: the reconnect loop dials again
 	fc2 := fs.accept()
 	fc2.expect("SUBSCRIBE", "x")
@@ -444,28 +423,9 @@ func TestPubSubReceiveAfterCloseIsClosed(t *testing.T) {
 // there) is not the node's trouble: the router is not told (a cluster
 // router would refresh its view for nothing).
 func TestPubSubRefusedUnsubscribeNotToldToRouter(t *testing.T) {
-	fs, cfg := newFake(t)
-	var router *recordingRouter
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	fs.commands = true
+	_, m, router, ps, fc := subscribedOnFake(t)
 	ctx := testCtx(t)
-	ps := m.PubSub(PubSubOptions{})
-	defer ps.Close()
 	done := make(chan error, 1)
-	go func() { done <- ps.Subscribe(ctx, "x") }()
-	fc := fs.accept()
-	fc.expect("SUBSCRIBE", "x")
-	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)))
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	h := m.globalHub()
 	h.mu.Lock()
 	c := h.conn
@@ -489,4 +449,33 @@ func TestPubSubRefusedUnsubscribeNotToldToRouter(t *testing.T) {
 	if len(router.troubles) != 0 {
 		t.Fatalf("the router was told %v; want nothing: the client failed the connection itself", router.troubles)
 	}
+}
+
+// subscribedOnFake returns a Mux on a fake server whose router records
+// what it is told, and a subscriber of x there, with the fake's side of its
+// connection.
+func subscribedOnFake(t *testing.T) (*fakeServer, *Mux, *recordingRouter, *PubSub, *fakeConn) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	var router *recordingRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	fs.commands = true
+	ps := m.PubSub(PubSubOptions{})
+	t.Cleanup(func() { _ = ps.Close() })
+	done := make(chan error, 1)
+	go func() { done <- ps.Subscribe(testCtx(t), "x") }()
+	fc := fs.accept()
+	fc.expect("SUBSCRIBE", "x")
+	fc.reply(resp.Push(resp.Bulk("subscribe"), resp.Bulk("x"), resp.Int(1)))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return fs, m, router, ps, fc
 }
