@@ -212,8 +212,9 @@ func runFault(t *testing.T, f relFault, seed int64, row *relRow) {
 	}
 	goroutines0, heap0 := runtime.NumGoroutine(), heapInuse()
 
-	counter := &counterLoad{db: m.Database(0), key: "counter", viol: viol, values: map[int64]bool{}}
-	owner := &ownerLoad{m: m, dbs: 3, seed: uint64(seed), viol: viol}
+	stalls := startStallWatch()
+	counter := &counterLoad{db: m.Database(0), key: "counter", viol: viol, values: map[int64]bool{}, stalls: stalls}
+	owner := &ownerLoad{m: m, dbs: 3, seed: uint64(seed), viol: viol, stalls: stalls}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < relCounterWorkers; w++ {
@@ -233,6 +234,7 @@ func runFault(t *testing.T, f relFault, seed int64, row *relRow) {
 			t.Log(goroutineDump())
 			t.Fatal("the load did not stop: an operation hangs")
 		}
+		stalls.close()
 	}
 	progress := func(what string, n int64) {
 		t.Helper()
