@@ -58,14 +58,13 @@ type scanner struct {
 	nbytes      int     // bytes of strings that a copying build must copy
 	nstream     int     // bytes of streamed strings (copied even without copying)
 	counts      []int   // element counts of streamed aggregates, in header order
-	need        int     // when incomplete: buffer length needed for progress
 	small       [8]frame
 	self        *scanner // whose scratch stack and counts are: s, unless s was copied
 }
 
 func (s *scanner) reset(lim Limits) {
 	s.lim = lim
-	s.pos, s.nvals, s.nbytes, s.nstream, s.need = 0, 0, 0, 0, 0
+	s.pos, s.nvals, s.nbytes, s.nstream = 0, 0, 0, 0
 	s.attrPending = false
 	if s.self != s {
 		// New, or a copy (of a Decoder in a slice, say) whose scratch
@@ -90,7 +89,6 @@ func (s *scanner) scan(buf []byte) error {
 	for {
 		pos := s.pos
 		if pos >= len(buf) {
-			s.need = pos + 1
 			return errIncomplete
 		}
 		if n := len(s.stack); n > 0 {
@@ -155,9 +153,6 @@ func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) 
 		return end + 2, true, nil
 	case TypeInteger:
 		_, next, err := parseInt(buf, pos+1, ErrInvalidNumber)
-		if err != nil {
-			s.need = len(buf) + 1
-		}
 		return next, true, err
 	case TypeNull:
 		if err := s.expect(buf, pos+1, "\r\n"); err != nil {
@@ -166,7 +161,6 @@ func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) 
 		return pos + 3, true, nil
 	case TypeBoolean:
 		if len(buf) < pos+2 {
-			s.need = pos + 2
 			return 0, false, errIncomplete
 		}
 		if c := buf[pos+1]; c != 't' && c != 'f' {
@@ -216,7 +210,6 @@ func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
 	}
 	n, start, err := parseInt(buf, pos+1, ErrInvalidLength)
 	if err != nil {
-		s.need = len(buf) + 1
 		return 0, false, err
 	}
 	switch {
@@ -232,7 +225,6 @@ func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
 		return 0, false, protoErr(ErrMissingCRLF, end, "after bulk payload")
 	}
 	if end+2 > len(buf) {
-		s.need = end + 2
 		return 0, false, errIncomplete
 	}
 	if t == TypeVerbatim && (n < 4 || buf[start+3] != ':') {
@@ -250,7 +242,6 @@ func (s *scanner) scanChunk(buf []byte, f *frame) error {
 	}
 	n, start, err := parseInt(buf, pos+1, ErrInvalidLength)
 	if err != nil {
-		s.need = len(buf) + 1
 		return err
 	}
 	switch {
@@ -268,7 +259,6 @@ func (s *scanner) scanChunk(buf []byte, f *frame) error {
 		return protoErr(ErrMissingCRLF, end, "after streamed string chunk")
 	}
 	if end+2 > len(buf) {
-		s.need = end + 2
 		return errIncomplete
 	}
 	f.seen += n
@@ -292,7 +282,6 @@ func (s *scanner) scanAggregate(buf []byte, t Type) (int, bool, error) {
 	}
 	n, next, err := parseInt(buf, pos+1, ErrInvalidLength)
 	if err != nil {
-		s.need = len(buf) + 1
 		return 0, false, err
 	}
 	switch {
@@ -407,14 +396,12 @@ func (s *scanner) line(buf []byte, from int) (int, error) {
 	}
 	switch {
 	case end < 0 && len(rest) <= s.lim.MaxLineLen:
-		s.need = len(buf) + 1
 		return 0, errIncomplete
 	case end < 0 || end > s.lim.MaxLineLen:
 		return 0, protoErr(ErrTooLarge, from, "line longer than the limit")
 	case rest[end] == '\n':
 		return 0, protoErr(ErrMissingCRLF, from+end, "line ends with a bare LF")
 	case end+1 == len(rest):
-		s.need = len(buf) + 1
 		return 0, errIncomplete
 	case rest[end+1] != '\n':
 		return 0, protoErr(ErrMissingCRLF, from+end+1, "CR without LF in a line")
@@ -426,7 +413,6 @@ func (s *scanner) line(buf []byte, from int) (int, error) {
 func (s *scanner) expect(buf []byte, from int, lit string) error {
 	for i := 0; i < len(lit); i++ {
 		if from+i >= len(buf) {
-			s.need = from + len(lit)
 			return errIncomplete
 		}
 		if buf[from+i] != lit[i] {
