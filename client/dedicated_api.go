@@ -304,8 +304,7 @@ func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []str
 		return nil, err
 	}
 	if err := vs[0].Err(); err != nil {
-		var e *resp.Error
-		if errors.As(err, &e) && e.Prefix == "MOVED" && e.IsRedirect() {
+		if e := movedReply(err); e != nil {
 			return e, err
 		}
 		return nil, err // refused (NOPERM, LOADING...): nothing would guard EXEC

@@ -178,9 +178,8 @@ func (ps *PubSub) PUnsubscribe(ctx context.Context, patterns ...string) error {
 func (ps *PubSub) SSubscribe(ctx context.Context, channels ...string) error {
 	for redirects := 0; ; redirects++ {
 		err := ps.change(ctx, kindShard, true, channels)
-		var e *resp.Error
-		if err == nil || !ps.m.router.Sharded() || !errors.As(err, &e) || e.Prefix != "MOVED" || !e.IsRedirect() ||
-			redirects >= maxRedirects || ctx.Err() != nil {
+		e := movedReply(err)
+		if e == nil || !ps.m.router.Sharded() || redirects >= maxRedirects || ctx.Err() != nil {
 			return err
 		}
 		// What was subscribed stays (change skips it); what failed was

@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-
-	"github.com/justredis/justredis/resp"
 )
 
 // Re-homing: shard channels whose node lost their slot (or its connection)
@@ -80,9 +78,8 @@ func (m *Mux) rehome(moving map[string][]*PubSub, from *Node) {
 				var n *Node
 				var err error
 				left, n, err = m.rehomeTry(name, left, from, attempt, refused)
-				var e *resp.Error
-				if len(left) == 0 || n == nil || !errors.As(err, &e) || e.Prefix != "MOVED" || !e.IsRedirect() ||
-					redirects >= maxRedirects || m.ctx.Err() != nil {
+				e := movedReply(err)
+				if e == nil || len(left) == 0 || n == nil || redirects >= maxRedirects || m.ctx.Err() != nil {
 					break
 				}
 				m.router.Moved(e.Slot, redirectAddr(e.Addr, n)) // and again, at once

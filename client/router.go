@@ -197,6 +197,15 @@ func (m *Mux) slotOfKeys(keys []string, slot int, anchor string) (int, error) {
 	return slot, nil
 }
 
+// movedReply returns the MOVED redirection err holds, or nil.
+func movedReply(err error) *resp.Error {
+	var e *resp.Error
+	if errors.As(err, &e) && e.Prefix == "MOVED" && e.IsRedirect() {
+		return e
+	}
+	return nil
+}
+
 // redirectAddr turns a MOVED/ASK target into an address: an empty host
 // means the host of the node that answered; IPv6 hosts come unbracketed.
 func redirectAddr(target string, from *Node) string {
