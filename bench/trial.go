@@ -51,9 +51,9 @@ func value(size int) string {
 // the command it is in. It returns the completed commands per second over
 // the time from the start until the last goroutine stopped, and the heap
 // allocations and bytes per command over the same span (runtime.MemStats
-// Mallocs and TotalAlloc, so
-// everything the process allocated meanwhile counts: the client's
-// goroutines, the runtime; the loop itself allocates nothing), and the
+// Mallocs and TotalAlloc, so everything the process allocated meanwhile
+// counts: the client's goroutines, the runtime; the loop itself allocates
+// nothing), and the
 // garbage collections per 10,000 commands (each scans every goroutine's
 // stack: with thousands of goroutines and a small heap, a cost every
 // client pays per collection, and a client whose heap is smaller collects
