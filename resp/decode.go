@@ -15,7 +15,8 @@ type Decoder struct {
 // of bytes it took. When buf holds only the beginning of a value, Decode
 // returns n == 0 and a nil error: append more bytes and call again with the
 // whole buffer. Malformed input gives a *ProtocolError whose Offset is
-// relative to buf.
+// relative to buf, and n == 0; but when the error's Framed is set (a bad
+// value in a sound frame), n is the frame's length, to skip it by.
 //
 // Each call checks buf from its start (the caller owns the bytes, and the
 // second pass that builds the value trusts what the first checked), so a
@@ -47,6 +48,9 @@ func (d *Decoder) decode(buf []byte, copy bool) (Value, int, error) {
 	s.reset(lim)
 	switch err := s.scan(buf); err {
 	case nil:
+		if s.bad != nil {
+			return Value{}, s.pos, framedErr(s, 0)
+		}
 		return build(buf[:s.pos], s, copy), s.pos, nil
 	case errIncomplete:
 		return Value{}, 0, nil
@@ -60,4 +64,13 @@ func (d *Decoder) decode(buf []byte, copy bool) (Value, int, error) {
 func Decode(buf []byte) (v Value, n int, err error) {
 	var d Decoder
 	return d.Decode(buf)
+}
+
+// framedErr is the error for the complete frame s scanned, which holds a
+// bad value: s.bad, its offset moved by base, marked with the frame's type.
+func framedErr(s *scanner, base int64) error {
+	pe := *s.bad.(*ProtocolError)
+	pe.Offset += base
+	pe.Framed = s.top
+	return &pe
 }

@@ -30,6 +30,10 @@
 // matches ErrProtocol and one precise sentinel (ErrInvalidType,
 // ErrInvalidLength, ErrTooLarge, ErrTooDeep, ErrMissingCRLF,
 // ErrInvalidNumber, ErrInvalidValue) under errors.Is; decoders never panic.
+// A bad value whose frame is still sound (an integer that does not parse,
+// on a line that ends in CRLF) costs that frame alone: the error's Framed
+// says so, and a Reader reads on after it. Any other malformed input makes
+// a Reader's error sticky.
 //
 // # Encoding
 //

@@ -47,6 +47,16 @@ type ProtocolError struct {
 	Offset int64
 	// Detail is a short excerpt or explanation, possibly empty.
 	Detail string
+	// Framed is set when the malformed value was still well framed: a
+	// number, boolean, double or null that does not parse on a line that
+	// ends in CRLF, or a verbatim string without its "fmt:" prefix. It is
+	// then the type of the top-level value that held it (TypePush for an
+	// out-of-band push, say; an attribute in front does not count), and
+	// that value alone is lost: a Reader has consumed it and goes on with
+	// the next (the error is not sticky), and a Decoder returns its length
+	// as n. Zero for every other error, after which the stream cannot be
+	// trusted.
+	Framed Type
 }
 
 // Error implements error.

@@ -17,6 +17,7 @@ func FuzzDecode(f *testing.F) {
 	for _, g := range goldens {
 		f.Add([]byte(g.wire))
 	}
+	f.Add([]byte("%1\r\n+k\r\n=2\r\nab\r\n")) // a bad value in a sound frame
 	lim := Limits{MaxBulkLen: 1 << 16, MaxAggregateLen: 1 << 12, MaxDepth: 16, MaxLineLen: 1 << 10}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := Decoder{Limits: lim}
@@ -28,6 +29,11 @@ func FuzzDecode(f *testing.F) {
 			}
 			if pe.Offset < 0 || pe.Offset > int64(len(in)) {
 				t.Fatalf("offset %d outside the input of %d bytes", pe.Offset, len(in))
+			}
+			// A bad value in a sound frame gives the frame's length, which
+			// holds the bad value; any other error consumes nothing.
+			if pe.Framed != 0 && (n <= int(pe.Offset) || n > len(in)) || pe.Framed == 0 && n != 0 {
+				t.Fatalf("error %v (framed %q) with n = %d of %d bytes", err, pe.Framed, n, len(in))
 			}
 			return
 		}
@@ -60,6 +66,7 @@ func FuzzReader(f *testing.F) {
 	for _, g := range goldens {
 		f.Add([]byte(g.wire+g.wire), uint8(1))
 	}
+	f.Add([]byte("*2\r\n:x\r\n#q\r\n>1\r\n,-\r\n:7\r\n"), uint8(3)) // bad values in sound frames
 	lim := Limits{MaxBulkLen: 1 << 16, MaxAggregateLen: 1 << 12, MaxDepth: 16, MaxLineLen: 1 << 10}
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
 		d := Decoder{Limits: lim}
@@ -72,10 +79,13 @@ func FuzzReader(f *testing.F) {
 			case derr != nil:
 				var dpe, rpe *ProtocolError
 				if !errors.As(rerr, &rpe) || !errors.As(derr, &dpe) || dpe.Err != rpe.Err ||
-					dpe.Offset+int64(off) != rpe.Offset {
+					dpe.Offset+int64(off) != rpe.Offset || dpe.Framed != rpe.Framed {
 					t.Fatalf("at %d: Decoder error %v, Reader error %v", off, derr, rerr)
 				}
-				return
+				if dpe.Framed == 0 {
+					return
+				}
+				// Both skip the frame and go on.
 			case n == 0:
 				if off == len(in) && rerr != io.EOF || off < len(in) && rerr != io.ErrUnexpectedEOF {
 					t.Fatalf("at %d of %d: Decoder needs more, Reader says %v", off, len(in), rerr)

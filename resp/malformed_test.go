@@ -41,29 +41,15 @@ func TestMalformed(t *testing.T) {
 		{name: "line with bare LF", wire: "+OK\n", want: ErrMissingCRLF, offset: 3},
 		{name: "length with bare LF", wire: "$3\nabc\r\n", want: ErrInvalidLength, offset: 2},
 		{name: "length CR without LF", wire: "*1\rx", want: ErrMissingCRLF, offset: 3},
-		{name: "null with junk", wire: "_x\r\n", want: ErrMissingCRLF, offset: 1},
-		{name: "integer not a number", wire: ":12a\r\n", want: ErrInvalidNumber, offset: 3},
-		{name: "integer empty", wire: ":\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "integer sign only", wire: ":-\r\n", want: ErrInvalidNumber, offset: 2},
-		{name: "integer overflow", wire: ":9223372036854775808\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "integer underflow", wire: ":-9223372036854775809\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "double garbage", wire: ",1.2.3\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "double empty", wire: ",\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "double hex", wire: ",0x1p3\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "double signed garbage", wire: ",-nax\r\n", want: ErrInvalidNumber, offset: 1},
 		// A bad byte that is the last one buffered is an error at once,
-		// not a wait for more (no byte to come can mend it).
-		{name: "integer bad last byte", wire: ":1x", want: ErrInvalidNumber, offset: 2},
+		// not a wait for more (no byte to come can mend it). (An integer
+		// value waits for the end of its line: TestBadValueInSoundFrame.)
 		{name: "length bad last byte", wire: "$x", want: ErrInvalidLength, offset: 1},
 		{name: "count bad last byte", wire: "*x", want: ErrInvalidLength, offset: 1},
 		{name: "chunk length bad last byte", wire: "$?\r\n;x", want: ErrInvalidLength, offset: 5},
 		{name: "bulk bad last byte", wire: "$3\r\nabcX", want: ErrMissingCRLF, offset: 7},
 		{name: "bulk CR then bad last byte", wire: "$3\r\nabc\rX", want: ErrMissingCRLF, offset: 7},
 		{name: "chunk bad last byte", wire: "$?\r\n;1\r\naX", want: ErrMissingCRLF, offset: 9},
-		{name: "boolean other", wire: "#x\r\n", want: ErrInvalidNumber, offset: 1},
-		{name: "boolean long", wire: "#tt\r\n", want: ErrMissingCRLF, offset: 2},
-		{name: "verbatim without format", wire: "=3\r\nabc\r\n", want: ErrInvalidValue, offset: 4},
-		{name: "verbatim bad format", wire: "=5\r\nabcde\r\n", want: ErrInvalidValue, offset: 4},
 		{name: "end outside streamed", wire: ".\r\n", want: ErrInvalidType},
 		{name: "end in counted array", wire: "*2\r\n:1\r\n.\r\n", want: ErrInvalidType, offset: 8},
 		{name: "streamed map odd", wire: "%?\r\n:1\r\n.\r\n", want: ErrInvalidValue, offset: 8},
@@ -103,6 +89,84 @@ func TestMalformed(t *testing.T) {
 				t.Errorf("Reader error is not sticky: %v then %v", err, err2)
 			}
 		})
+	}
+}
+
+// TestBadValueInSoundFrame: a value that does not parse, in a frame whose
+// framing is sound, loses that frame alone. The Decoder says how long it
+// is, and a Reader skips it and reads the value after it.
+func TestBadValueInSoundFrame(t *testing.T) {
+	tests := []struct {
+		name   string
+		wire   string
+		want   error
+		offset int64
+		framed Type
+	}{
+		{name: "null with junk", wire: "_x\r\n", want: ErrInvalidValue, offset: 1, framed: TypeNull},
+		{name: "integer not a number", wire: ":12a\r\n", want: ErrInvalidNumber, offset: 3, framed: TypeInteger},
+		{name: "integer empty", wire: ":\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeInteger},
+		{name: "integer sign only", wire: ":-\r\n", want: ErrInvalidNumber, offset: 2, framed: TypeInteger},
+		{name: "integer overflow", wire: ":9223372036854775808\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeInteger},
+		{name: "integer underflow", wire: ":-9223372036854775809\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeInteger},
+		{name: "integer of many digits", wire: ":123456789012345678901234\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeInteger},
+		{name: "double garbage", wire: ",1.2.3\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeDouble},
+		{name: "double empty", wire: ",\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeDouble},
+		{name: "double hex", wire: ",0x1p3\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeDouble},
+		{name: "double signed garbage", wire: ",-nax\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeDouble},
+		{name: "boolean other", wire: "#x\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeBoolean},
+		{name: "boolean long", wire: "#tt\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeBoolean},
+		{name: "boolean empty", wire: "#\r\n", want: ErrInvalidNumber, offset: 1, framed: TypeBoolean},
+		{name: "verbatim without format", wire: "=3\r\nabc\r\n", want: ErrInvalidValue, offset: 4, framed: TypeVerbatim},
+		{name: "verbatim bad format", wire: "=5\r\nabcde\r\n", want: ErrInvalidValue, offset: 4, framed: TypeVerbatim},
+		// Inside aggregates: the whole top-level value goes, and the first
+		// bad value is the one reported.
+		{name: "in an array", wire: "*3\r\n:1\r\n:x\r\n,y\r\n", want: ErrInvalidNumber, offset: 9, framed: TypeArray},
+		{name: "in a nested map", wire: "%1\r\n+k\r\n*2\r\n#t\r\n#q\r\n", want: ErrInvalidNumber, offset: 17, framed: TypeMap},
+		{name: "in a streamed array", wire: "*?\r\n:1\r\n:1z\r\n.\r\n", want: ErrInvalidNumber, offset: 10, framed: TypeArray},
+		{name: "in a push", wire: ">2\r\n+invalidate\r\n:x\r\n", want: ErrInvalidNumber, offset: 18, framed: TypePush},
+		// The frame's type is its value's, not that of an attribute before it.
+		{name: "in an attribute of a push", wire: "|1\r\n+a\r\n:b\r\n>1\r\n+c\r\n", want: ErrInvalidNumber, offset: 9, framed: TypePush},
+		{name: "in the value after an attribute", wire: "|1\r\n+a\r\n:1\r\n:x\r\n", want: ErrInvalidNumber, offset: 13, framed: TypeInteger},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d Decoder
+			_, n, err := d.Decode([]byte(tt.wire))
+			checkProtoErr(t, "Decode", err, tt.want, tt.offset)
+			if n != len(tt.wire) {
+				t.Errorf("Decode took %d bytes, want the frame's %d", n, len(tt.wire))
+			}
+			var pe *ProtocolError
+			if errors.As(err, &pe) && pe.Framed != tt.framed {
+				t.Errorf("Framed = %q, want %q", pe.Framed, tt.framed)
+			}
+			// Fed a byte at a time, a Reader reports it at its stream
+			// offset, then reads on.
+			stream := "+OK\r\n" + tt.wire + ":7\r\n"
+			r := NewReaderSize(iotest.OneByteReader(strings.NewReader(stream)), 64, Limits{})
+			if v, err := r.ReadValue(); err != nil || v.Str != "OK" {
+				t.Fatalf("first value: %v, %v", v, err)
+			}
+			_, err = r.ReadValue()
+			checkProtoErr(t, "Reader", err, tt.want, tt.offset+5)
+			if v, err := r.ReadValue(); err != nil || v.Type != TypeInteger || v.Int != 7 {
+				t.Errorf("value after the bad frame: %v, %v; want 7", v, err)
+			}
+		})
+	}
+	// The frame ends where its line ends: a bad integer still waiting for
+	// its CRLF is incomplete, not an error.
+	var d Decoder
+	if v, n, err := d.Decode([]byte(":1x")); n != 0 || err != nil {
+		t.Errorf("Decode(\":1x\") = %v, %d, %v; want more input", v, n, err)
+	}
+	// A line that breaks the framing is still a sticky error.
+	r := NewReader(strings.NewReader(":1x\n:7\r\n"), Limits{})
+	_, err := r.ReadValue()
+	checkProtoErr(t, "Reader", err, ErrMissingCRLF, 3)
+	if _, err2 := r.ReadValue(); err2 != err {
+		t.Errorf("framing error is not sticky: %v then %v", err, err2)
 	}
 }
 

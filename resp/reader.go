@@ -59,9 +59,11 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // io.EOF, or io.ErrUnexpectedEOF in the middle of a value. A *ProtocolError
 // (Offset counted from the start of the stream) or a read error is sticky:
 // every later call returns it again, as the stream can no longer be trusted.
-// The exception is a timeout (an error with a Timeout() method that returns
-// true, such as a passed read deadline): the partial frame stays buffered and
-// the next call resumes it.
+// The exceptions: a timeout (an error with a Timeout() method that returns
+// true, such as a passed read deadline), after which the partial frame stays
+// buffered and the next call resumes it; and a *ProtocolError with Framed
+// set, a malformed value in a frame that is still sound, which is consumed
+// whole (the next call reads the value after it).
 func (r *Reader) ReadValue() (Value, error) { return r.read(true) }
 
 // ReadValueNoCopy is ReadValue without copying strings: the Str fields of the
@@ -86,6 +88,11 @@ func (r *Reader) read(copy bool) (Value, error) {
 	s.reset(r.lim)
 	for {
 		err := s.scan(r.buf[r.r:r.w])
+		if err == nil && s.bad != nil {
+			err = framedErr(s, r.off+int64(r.r))
+			r.r += s.pos
+			return Value{}, err
+		}
 		if err == nil {
 			v := build(r.buf[r.r:r.r+s.pos], s, copy)
 			r.r += s.pos

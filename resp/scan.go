@@ -60,12 +60,19 @@ type scanner struct {
 	counts      []int   // element counts of streamed aggregates, in header order
 	small       [8]frame
 	self        *scanner // whose scratch stack and counts are: s, unless s was copied
+	// bad is the first malformed value found in a frame that is still
+	// well framed (see ProtocolError.Framed), with a frame-relative
+	// offset; the scan goes on to the frame's end. top is the type of the
+	// frame's value (after any attribute), which such an error reports.
+	bad error
+	top Type
 }
 
 func (s *scanner) reset(lim Limits) {
 	s.lim = lim
 	s.pos, s.nvals, s.nbytes, s.nstream = 0, 0, 0, 0
 	s.attrPending = false
+	s.bad, s.top = nil, 0
 	if s.self != s {
 		// New, or a copy (of a Decoder in a slice, say) whose scratch
 		// would be the original's: take scratch of its own.
@@ -125,6 +132,9 @@ func (s *scanner) scan(buf []byte) error {
 			return protoErr(ErrInvalidValue, pos, "an attribute right after another")
 		}
 		s.attrPending = false
+		if len(s.stack) == 0 && t != TypeAttribute {
+			s.top = t
+		}
 		next, item, err := s.scanItem(buf, t)
 		if err != nil {
 			return err
@@ -153,23 +163,28 @@ func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) 
 		return end + 2, true, nil
 	case TypeInteger:
 		_, next, err := parseInt(buf, pos+1, ErrInvalidNumber)
+		if pe, ok := err.(*ProtocolError); ok && pe.Err == ErrInvalidNumber {
+			// Not a number, but the line it is on frames it.
+			return s.badLine(buf, pos, err)
+		}
 		return next, true, err
 	case TypeNull:
+		if len(buf) > pos+1 && buf[pos+1] != '\r' {
+			return s.badLine(buf, pos, protoErr(ErrInvalidValue, pos+1, "null with a payload"))
+		}
 		if err := s.expect(buf, pos+1, "\r\n"); err != nil {
 			return 0, false, err
 		}
 		return pos + 3, true, nil
 	case TypeBoolean:
-		if len(buf) < pos+2 {
-			return 0, false, errIncomplete
-		}
-		if c := buf[pos+1]; c != 't' && c != 'f' {
-			return 0, false, protoErr(ErrInvalidNumber, pos+1, "boolean is not t or f")
-		}
-		if err := s.expect(buf, pos+2, "\r\n"); err != nil {
+		end, err := s.line(buf, pos+1)
+		if err != nil {
 			return 0, false, err
 		}
-		return pos + 4, true, nil
+		if end != pos+2 || buf[pos+1] != 't' && buf[pos+1] != 'f' {
+			s.badValue(protoErr(ErrInvalidNumber, pos+1, "boolean "+strconv.Quote(string(buf[pos+1:end]))+" is not t or f"))
+		}
+		return end + 2, true, nil
 	case TypeDouble, TypeBigNumber:
 		end, err := s.line(buf, pos+1)
 		if err != nil {
@@ -178,7 +193,7 @@ func (s *scanner) scanItem(buf []byte, t Type) (next int, item bool, err error) 
 		text := buf[pos+1 : end]
 		if t == TypeDouble {
 			if _, err := parseDouble(text); err != nil {
-				return 0, false, protoErr(ErrInvalidNumber, pos+1, "double "+strconv.Quote(string(text)))
+				s.badValue(protoErr(ErrInvalidNumber, pos+1, "double "+strconv.Quote(string(text))))
 			}
 		} else {
 			// Any text: Redis passes a script's {big_number=...} and a
@@ -228,9 +243,31 @@ func (s *scanner) scanBulk(buf []byte, t Type) (int, bool, error) {
 		return 0, false, errIncomplete
 	}
 	if t == TypeVerbatim && (n < 4 || buf[start+3] != ':') {
-		return 0, false, protoErr(ErrInvalidValue, start, "verbatim string without a format prefix")
+		s.badValue(protoErr(ErrInvalidValue, start, "verbatim string without a format prefix"))
 	}
 	s.nbytes += int(n)
+	return end + 2, true, nil
+}
+
+// badValue records err, a malformed value in a frame that is still well
+// framed: the scan goes on to the end of the frame, which is then skipped
+// whole with the first such error (see ProtocolError.Framed).
+func (s *scanner) badValue(err error) {
+	if s.bad == nil {
+		s.bad = err
+	}
+}
+
+// badLine handles a malformed value of a line type (an integer, a null)
+// that starts at pos: if its line ends in CRLF, the value is recorded as
+// bad (badValue) and the scan goes on after the line; a line that breaks
+// the framing is that error instead.
+func (s *scanner) badLine(buf []byte, pos int, err error) (int, bool, error) {
+	end, lerr := s.line(buf, pos+1)
+	if lerr != nil {
+		return 0, false, lerr
+	}
+	s.badValue(err)
 	return end + 2, true, nil
 }
 
@@ -449,7 +486,9 @@ func parseInt(buf []byte, pos int, sentinel error) (int64, int, error) {
 	}
 	if i < len(buf) && (i == start || buf[i] != '\r') {
 		// Reported now, even as the last byte buffered: no byte to come
-		// can make it a number (a Reader would wait for one in vain).
+		// can make it a number (a Reader would wait for one in vain). An
+		// integer value's caller then looks for the end of its line
+		// (badLine); a length has no line end to trust.
 		return 0, 0, protoErr(sentinel, i, "not a number")
 	}
 	if i+1 >= len(buf) {
