@@ -307,7 +307,9 @@ func (cl *call) outcome(ctx context.Context) (v resp.Value, err error, what next
 		// ctxEnded, not ctx.Err: a direct round trip fails the request
 		// with DeadlineExceeded as soon as the deadline passes, maybe
 		// before ctx's timer says so; that is not the node's trouble.
-		if (r.exec == NotSent || r.safe) && cl.shardedRoute() && ctxEnded(ctx) == nil {
+		// A malformed reply (badReply) is the server's answer, not the
+		// node's trouble: asking again would most likely get it again.
+		if (r.exec == NotSent || r.safe) && cl.shardedRoute() && ctxEnded(ctx) == nil && !badReply(r.err) {
 			return v, err, nextReroute
 		}
 		return v, err, nextDone

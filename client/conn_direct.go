@@ -196,6 +196,20 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 	}
 	for got := 0; got < r.expect; {
 		v, err := c.rd.ReadValue()
+		if err != nil && badReply(err) {
+			// Malformed in a sound frame: that reply's error (readLoop).
+			c.replies.Add(1)
+			if framedType(err) == resp.TypePush {
+				continue
+			}
+			got++
+			if got == r.expect {
+				stop()
+				c.disarm()
+			}
+			r.deliverBad(err)
+			continue
+		}
 		if err != nil {
 			if c.interrupted(ctx, err, stop, r, r.expect-got, false) {
 				return

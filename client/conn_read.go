@@ -20,7 +20,24 @@ func (c *conn) readLoop() {
 	for {
 		var v resp.Value
 		if v, err = c.rd.ReadValue(); err != nil {
-			break
+			if !badReply(err) {
+				break
+			}
+			// A reply the server sent malformed, in a frame that is sound:
+			// its caller gets the error, and the stream reads on.
+			c.replies.Add(1)
+			if framedType(err) == resp.TypePush {
+				continue // it belonged to no request
+			}
+			r := c.head()
+			if r == nil || r.internal != nil {
+				break // fails the connection, as any bad reply to SELECT does
+			}
+			if r.deliverBad(err) {
+				c.pop()
+			}
+			err = nil
+			continue
 		}
 		c.replies.Add(1)
 		if v.Type == resp.TypePush {
@@ -161,6 +178,20 @@ func (c *conn) settle(r *request, err error, exec Execution, written bool, repla
 // may be sent again on another: not when the client is closing.
 func replayable(err error) bool {
 	return !errors.Is(err, ErrClosed)
+}
+
+// badReply reports whether err is a reply that was malformed in a frame that
+// is still sound (resp.ProtocolError.Framed): it costs that reply alone.
+func badReply(err error) bool { return framedType(err) != 0 }
+
+// framedType is the type of the top-level value that err, a bad value in a
+// sound frame, was read from; 0 for any other error.
+func framedType(err error) resp.Type {
+	var pe *resp.ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Framed
+	}
+	return 0
 }
 
 // readError describes why the reader stopped.

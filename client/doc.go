@@ -21,6 +21,15 @@
 // server error reply is an *Error (resp.Error): the command ran and failed;
 // it is never retried, except LOADING, which means it did not run.
 //
+// A reply the server sends malformed, in a frame that is still sound (a
+// number that does not parse, on a line that ends in CRLF: see
+// resp.ProtocolError.Framed), fails that command alone, with a
+// *RequestError (MaybeSent) wrapping the *resp.ProtocolError; the shared
+// connection reads on. Any other malformed reply fails the connection
+// (ErrConnection), as the replies after it can no longer be matched to
+// their callers. Dedicated and pub/sub connections are dropped on either
+// (the pub/sub one is re-subscribed).
+//
 // A caller whose ctx ends gets its error at once; its reply, if one comes,
 // is read and dropped, so replies never shift onto the wrong caller. A
 // command still queued when its ctx ends is never written at all. Sharing

@@ -22,7 +22,9 @@ var (
 	// the shared connection (see CommandError for the reason and what to use).
 	ErrNotAllowed = errors.New("client: command not allowed on the shared connection")
 	// ErrConnection: the connection failed (dial, handshake, write, read,
-	// protocol error, socket timeout). It is wrapped in a *RequestError.
+	// protocol error, socket timeout). It is wrapped in a *RequestError. A
+	// malformed reply in a sound frame is not a connection failure (see
+	// the package doc).
 	ErrConnection = errors.New("client: connection failed")
 	// ErrSocketTimeout: no reply arrived within Config.SocketTimeout while
 	// commands were waiting, or a write stalled that long.

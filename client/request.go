@@ -300,13 +300,24 @@ func (r *request) fail(err error, exec Execution) {
 // complete (and completed).
 func (r *request) deliver(v resp.Value) bool {
 	if r.expect <= 1 {
-		r.complete(v, nil)
+		r.complete(v, r.err)
 		return true
 	}
 	r.replies = append(r.replies, v)
 	if len(r.replies) < r.expect {
 		return false
 	}
-	r.complete(v, nil)
+	r.complete(v, r.err)
 	return true
+}
+
+// deliverBad records, in place of one reply, err: a reply the server sent
+// malformed in a sound frame (badReply). The request completes with the
+// first such error once all its replies are in; MaybeSent, as the server
+// answered, so ran it. It reports whether the request is now complete.
+func (r *request) deliverBad(err error) bool {
+	if r.err == nil {
+		r.err, r.exec = err, MaybeSent
+	}
+	return r.deliver(resp.Value{Type: resp.TypeNull})
 }

@@ -1,0 +1,126 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/justredis/justredis/resp"
+)
+
+// newFakeTCP is newFake over loopback TCP instead of net.Pipe: a plain
+// socket, so a lone caller's commands take the direct round-trip path
+// (conn_direct.go) that a pipe never does.
+func newFakeTCP(t *testing.T) (*fakeServer, Config) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	cfg.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			return nil, err
+		}
+		srv, err := ln.Accept()
+		if err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		fs.conns <- &fakeConn{t: t, nc: srv, rd: resp.NewReader(srv, resp.Limits{})}
+		return nc, nil
+	}
+	return fs, cfg
+}
+
+// A reply that is malformed in a sound frame (a number that does not
+// parse, on a line that ends in CRLF) costs that reply alone: its caller
+// gets a protocol error that says the command may have run, every other
+// caller gets its own reply, and the shared connection goes on (no redial).
+// Before, the error failed the connection and every command in flight on it.
+func TestFakeBadValueCostsItsReplyAlone(t *testing.T) {
+	for name, fake := range map[string]func(*testing.T) (*fakeServer, Config){"pipe": newFake, "tcp": newFakeTCP} {
+		t.Run(name, func(t *testing.T) {
+			fs, cfg := fake(t)
+			m, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ctx := context.Background()
+			db := m.Database(0)
+
+			// A lone caller (on TCP, a direct round trip).
+			ch := goDo(ctx, db, "INCR", "n")
+			fc := fs.accept()
+			fc.expect("INCR", "n")
+			fc.write([]byte(":12a\r\n"))
+			r := wait(t, ch)
+			if !errors.Is(r.err, resp.ErrInvalidNumber) || !errors.Is(r.err, resp.ErrProtocol) || errors.Is(r.err, ErrConnection) {
+				t.Fatalf("bad integer: got %v, want a protocol error that is not the connection's", r.err)
+			}
+			if !MaybeExecuted(r.err) || NotExecuted(r.err) {
+				t.Fatalf("an answered INCR may have run: %v", r.err)
+			}
+
+			// A bad push belongs to nobody; the reply after it is read.
+			ch = goDo(ctx, db, "GET", "b")
+			fc.expect("GET", "b")
+			fc.write([]byte(">2\r\n+invalidate\r\n:x\r\n$1\r\nv\r\n"))
+			if r := wait(t, ch); r.err != nil || r.v.Str != "v" {
+				t.Fatalf("after a bad push: %v, %v; want v", r.v, r.err)
+			}
+
+			// Pipelined: the first reply is bad inside an array, the
+			// second is good.
+			f1 := db.Command(ctx, "LRANGE", "l", "0", "-1")
+			f2 := db.Command(ctx, "GET", "c")
+			fc.expect("LRANGE", "l", "0", "-1")
+			fc.expect("GET", "c")
+			fc.write([]byte("*2\r\n:1\r\n,zz\r\n$2\r\nvc\r\n"))
+			if _, err := f1.Reply(ctx); !errors.Is(err, resp.ErrInvalidNumber) {
+				t.Fatalf("bad double in an array: got %v", err)
+			}
+			if v, err := f2.Reply(ctx); err != nil || v.Str != "vc" {
+				t.Fatalf("the next caller got %v, %v; want vc", v, err)
+			}
+
+			// A transaction (one request, several replies) gets the error
+			// once all its replies are in; the command after it is fine.
+			done := make(chan error, 1)
+			var fa *Future
+			go func() {
+				tx := db.Multi()
+				fa = tx.Command("GET", "a")
+				done <- tx.Exec(ctx)
+			}()
+			for _, want := range [][]string{{"MULTI"}, {"GET", "a"}, {"EXEC"}} {
+				fc.expect(want...)
+			}
+			fc.write([]byte("+OK\r\n#maybe\r\n*1\r\n$2\r\nva\r\n"))
+			if err := <-done; !errors.Is(err, resp.ErrInvalidNumber) {
+				t.Fatalf("transaction with a bad QUEUED: Exec = %v", err)
+			}
+			if _, err := fa.Reply(ctx); err == nil {
+				t.Fatal("a future of the failed transaction has a reply")
+			}
+			ch = goDo(ctx, db, "GET", "z")
+			fc.expect("GET", "z")
+			fc.reply(resp.Bulk("vz"))
+			if r := wait(t, ch); r.err != nil || r.v.Str != "vz" {
+				t.Fatalf("after the transaction: %v, %v", r.v, r.err)
+			}
+
+			select {
+			case <-fs.conns:
+				t.Fatal("the client dialled again: a bad value failed the connection")
+			default:
+			}
+		})
+	}
+}
