@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/justredis/justredis/resp"
 )
@@ -126,6 +128,49 @@ func TestDefaultEncode(t *testing.T) {
 	if _, err := DefaultEncode(nil, textOnly{err: true}); err == nil {
 		t.Fatal("a failing MarshalText must fail the encoding")
 	}
+}
+
+// Named types of the basic kinds are encoded as their underlying values
+// (resp.AppendArg takes only the built-in types); a marshaler still comes
+// first, and time.Duration, whose nanoseconds no command takes, is refused.
+func TestDefaultEncodeNamedKinds(t *testing.T) {
+	type (
+		userID  int64
+		port    uint16
+		name    string
+		blob    []byte
+		ratio   float64
+		ratio32 float32
+		flag    bool
+	)
+	for _, tt := range []struct {
+		arg  any
+		want string
+	}{
+		{userID(-42), "-42"}, {port(6379), "6379"}, {name("ann"), "ann"}, {blob("\x00b"), "\x00b"},
+		{ratio(0.25), "0.25"}, {ratio32(0.1), "0.1"}, {flag(true), "1"}, {level(2), "warn"},
+	} {
+		b, err := DefaultEncode([]byte("x"), tt.arg)
+		if err != nil || string(b) != "x"+string(resp.AppendBulkString(nil, tt.want)) {
+			t.Errorf("DefaultEncode(%T %v) = %q, %v; want the bulk %q", tt.arg, tt.arg, b, err, tt.want)
+		}
+	}
+	b, err := DefaultEncode([]byte("x"), 1500*time.Millisecond)
+	if !errors.Is(err, resp.ErrUnsupportedArg) || !strings.Contains(err.Error(), "time.Duration") || string(b) != "x" {
+		t.Fatalf("time.Duration: %q, %v; want it refused, naming the type", b, err)
+	}
+	for _, arg := range []any{nil, []int{1}, map[string]int{}, (*int)(nil)} {
+		if _, err := DefaultEncode(nil, arg); !errors.Is(err, resp.ErrUnsupportedArg) {
+			t.Errorf("DefaultEncode(%#v): %v, want ErrUnsupportedArg", arg, err)
+		}
+	}
+}
+
+// level is a named int with its own text form, which wins over its kind.
+type level int
+
+func (l level) MarshalText() ([]byte, error) {
+	return []byte([]string{"debug", "info", "warn"}[l]), nil
 }
 
 type textOnly struct {

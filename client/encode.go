@@ -3,6 +3,8 @@ package client
 import (
 	"encoding"
 	"fmt"
+	"reflect"
+	"time"
 
 	"github.com/justredis/justredis/resp"
 )
@@ -13,10 +15,13 @@ import (
 // argument, before anything is sent: an error stops the command.
 type EncodeFunc func(dst []byte, arg any) ([]byte, error)
 
-// DefaultEncode encodes strings, byte slices, every integer and float kind
-// and bool (as resp.AppendArg does), then encoding.BinaryMarshaler and
-// encoding.TextMarshaler values. Anything else is an error wrapping
-// resp.ErrUnsupportedArg.
+// DefaultEncode encodes strings, byte slices, integers, floats and bools of
+// the built-in types (as resp.AppendArg does), then encoding.BinaryMarshaler
+// and encoding.TextMarshaler values, then named types of those kinds (type
+// ID int64, type Name string) as their underlying value. time.Duration is
+// refused, though an int64: Redis takes seconds or milliseconds (EX, PX),
+// and its nanoseconds would set a TTL a million times too long. Anything
+// else is an error wrapping resp.ErrUnsupportedArg.
 func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 	if out, err := resp.AppendArg(dst, arg); err == nil {
 		return out, nil
@@ -34,6 +39,33 @@ func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 			return dst, err
 		}
 		return resp.AppendBulk(dst, b), nil
+	case time.Duration:
+		return dst, fmt.Errorf("%w: time.Duration (pass a whole number of the unit the command takes, such as seconds for EX or milliseconds for PX)", resp.ErrUnsupportedArg)
+	}
+	return appendKind(dst, arg)
+}
+
+// appendKind encodes a value of a named type by its kind, as AppendArg
+// encodes the built-in type of that kind.
+func appendKind(dst []byte, arg any) ([]byte, error) {
+	v := reflect.ValueOf(arg)
+	switch v.Kind() {
+	case reflect.String:
+		return resp.AppendBulkString(dst, v.String()), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return resp.AppendBulkInt(dst, v.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return resp.AppendBulkUint(dst, v.Uint()), nil
+	case reflect.Float32:
+		return resp.AppendBulkFloat32(dst, float32(v.Float())), nil
+	case reflect.Float64:
+		return resp.AppendBulkFloat(dst, v.Float()), nil
+	case reflect.Bool:
+		return resp.AppendArg(dst, v.Bool())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return resp.AppendBulk(dst, v.Bytes()), nil
+		}
 	}
 	return dst, fmt.Errorf("%w: %T", resp.ErrUnsupportedArg, arg)
 }

@@ -33,11 +33,12 @@ func AppendCommandStrings(dst []byte, args ...string) []byte {
 	return dst
 }
 
-// AppendArg appends one command argument as a bulk string. It accepts
-// string, []byte, every int, uint and float kind (in decimal, floats with as
-// many digits as a round trip needs, "inf"/"-inf" for infinities) and bool
-// ("1" or "0"). Any other type gives an error wrapping ErrUnsupportedArg
-// and leaves dst unchanged.
+// AppendArg appends one command argument as a bulk string. It accepts the
+// built-in types string, []byte, int, int8 to int64, uint, uint8 to uint64
+// (in decimal), float32 and float64 (with as many digits as a round trip
+// needs, "inf"/"-inf" for infinities) and bool ("1" or "0"); not named
+// types, even of those kinds (type ID int64, time.Duration). Any other type
+// gives ErrUnsupportedArg and leaves dst unchanged.
 func AppendArg(dst []byte, arg any) ([]byte, error) {
 	switch a := arg.(type) {
 	case string:
