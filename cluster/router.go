@@ -29,7 +29,7 @@ var (
 	ErrSlotNotServed = errors.New("cluster: no node serves the slot")
 )
 
-// Defaults for the Options.
+// Defaults of New's Options.
 const (
 	// DefaultRefreshInterval: how often the topology is refreshed when
 	// nothing else asks for it.
@@ -78,8 +78,16 @@ type options struct {
 }
 
 // RefreshInterval sets how often the topology is refreshed when no
-// redirection or failure asks for it sooner. Default DefaultRefreshInterval.
-func RefreshInterval(d time.Duration) Option { return func(o *options) { o.refreshInterval = d } }
+// redirection or failure asks for it sooner. Default (and for zero or a
+// negative d) DefaultRefreshInterval.
+func RefreshInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			d = DefaultRefreshInterval
+		}
+		o.refreshInterval = d
+	}
+}
 
 // ReplicaReads lets read-only commands go to replicas (which may lag behind
 // their master). Off by default. Only replicas CLUSTER SHARDS reports

@@ -31,7 +31,6 @@ func commandCalls(ctx context.Context, t *testing.T, node *clusterharness.Node, 
 	return n
 }
 
-// setRefreshGap sets the router's minimum gap between refreshes.
 // offlineClient returns a cluster client seeded with endpoint (nothing
 // need listen there), refreshing on its own only hourly, closed at the end
 // of the test, and its router.
@@ -49,6 +48,7 @@ func offlineClient(t *testing.T, endpoint string, opts ...Option) (*client.Mux, 
 	return m, r
 }
 
+// setRefreshGap sets the router's minimum gap between refreshes.
 func setRefreshGap(r *router, d time.Duration) {
 	r.mu.Lock()
 	r.refreshGap = d
@@ -335,5 +335,27 @@ func TestMovedToCurrentOwner(t *testing.T) {
 	r.Moved(5, "b:1")
 	if got := r.topo.Load(); got.shards[got.slots[5]].master != "b:1" || got.shards[got.slots[6]].master != "a:1" {
 		t.Fatal("MOVED to another node did not move the slot (alone)")
+	}
+}
+
+// RefreshInterval(0) or a negative one means the default. Before, the
+// router's background loop passed it to time.NewTicker, which panicked,
+// killing the program on a goroutine of ours.
+func TestRefreshIntervalNotPositiveIsDefault(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		m, err := New(client.Config{Endpoints: []string{"127.0.0.1:1"}, ConnectRetry: 1}, RefreshInterval(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := routerOf(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.opts.refreshInterval; got != DefaultRefreshInterval {
+			t.Errorf("RefreshInterval(%v): the router refreshes every %v, want %v", d, got, DefaultRefreshInterval)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
