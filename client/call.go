@@ -20,7 +20,7 @@ func newCall(m *Mux, r *request, pin *Node) call {
 //
 // Connection failures are handled by the connections themselves (a failed
 // connection's requests are replayed on the next one, in order, when the
-// rules of DESIGN.md allow: see request). Replies saying the command did not
+// retry rules allow: never sent, or safe to send again; see request). Replies saying the command did not
 // run — a redirection (MOVED, ASK) or "not now" (LOADING, TRYAGAIN,
 // CLUSTERDOWN) — are handled by the reader that reads them when the
 // connection is pipelined (Node.turnedAway), so that the command keeps its

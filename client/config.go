@@ -91,9 +91,9 @@ type Config struct {
 	// Protocol selects RESP2 (2) or RESP3 (3). Default (0): try HELLO 3,
 	// fall back to RESP2 when the server does not know HELLO.
 	Protocol int
-	// Retries is the default retry budget of a command (see Retries in
-	// DESIGN: only commands that provably did not run, or are read-only or
-	// marked idempotent, are retried). Default DefaultRetries; negative
+	// Retries is the default retry budget of a command: only commands
+	// that provably did not run (see NotExecuted), or are read-only or
+	// marked Idempotent, are retried. Default DefaultRetries; negative
 	// means none.
 	Retries int
 	// QueueSize bounds the commands queued on a connection and not yet

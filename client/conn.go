@@ -557,7 +557,7 @@ func (e *connError) Unwrap() []error { return []error{ErrConnection, e.err} }
 // not a custom dialer's wrapper). Only those write a net.Buffers with one
 // system call (writev: through a wrapper each piece would be a write, or a
 // TLS record, of its own, so big arguments are copied into the buffer
-// instead), and only those can be peeked at (peekClosed).
+// instead), and only those can be peeked at (peeker.closed).
 func plainSocket(nc net.Conn) bool {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:

@@ -15,7 +15,7 @@ import (
 // per command (a lone caller pays no extra latency). The first time a caller
 // finds another one mid round trip, the connection switches, for good, to
 // the pipelined mode of conn.go. Only plain TCP and unix connections whose
-// closing can be noticed without reading (peekClosed) start in direct mode.
+// closing can be noticed without reading (peeker.closed) start in direct mode.
 //
 // Ownership: directMu is held by the caller doing a round trip; while the
 // mode is direct, nc, rd, curDB and the output offset belong to its holder.

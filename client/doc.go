@@ -66,8 +66,8 @@
 // is told how many, never stalling others), re-subscribed after a reconnect
 // (with a KindReconnected message, after the messages already buffered).
 // An idle pub/sub connection is checked with a PING, so that a peer gone
-// silent is noticed within about SocketTimeout (see Config.SocketTimeout)
-// rather than when TCP gives up. Script runs Lua by SHA (EVALSHA),
+// silent is noticed within 1.5 to 2 SocketTimeouts (see
+// Config.SocketTimeout) rather than when TCP gives up. Script runs Lua by SHA (EVALSHA),
 // loading it when the server does not know it; EVAL through Do is cached
 // the same way.
 //

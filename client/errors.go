@@ -30,10 +30,11 @@ var (
 	// commands were waiting, or a write stalled that long.
 	ErrSocketTimeout = errors.New("client: socket timeout")
 	// ErrAuth: the server refused the credentials during the handshake.
-	// Commands fail with it at once until the credentials are fixed; the
-	// client does not keep redialling.
+	// Commands then fail with it at once for a second, without
+	// redialling; the next command after that dials again.
 	ErrAuth = errors.New("client: authentication failed")
-	// ErrInvalidDB: the server refused to SELECT the Database's number.
+	// ErrInvalidDB: the server refused to SELECT the Database's number,
+	// or the number cannot be used here (negative, or not 0 on a cluster).
 	ErrInvalidDB = errors.New("client: invalid database")
 	// ErrUnexpectedReply: a reply did not have the shape the client needed
 	// (for a typed helper: the wrong type).
@@ -42,7 +43,7 @@ var (
 	// command in it was rejected when queued.
 	ErrTxAborted = errors.New("client: transaction aborted")
 	// ErrTxNotExecuted: the transaction's future was read before Exec, or
-	// after Discard.
+	// after Discard; or Exec was called again, or after Discard.
 	ErrTxNotExecuted = errors.New("client: transaction not executed")
 	// ErrTxFailed: a key watched by Database.Watch changed before EXEC, so
 	// the transaction did not run. Run the function again to retry.
@@ -78,6 +79,7 @@ const (
 	MaybeSent
 )
 
+// String says it in words: "not sent" or "maybe executed".
 func (e Execution) String() string {
 	if e == NotSent {
 		return "not sent"

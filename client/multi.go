@@ -95,9 +95,11 @@ func (tx *Multi) route(ci *CommandInfo, args []any) error {
 // Exec sends the transaction and waits for it. It returns an error when the
 // transaction did not run: ErrTxAborted (the server refused a command when
 // it was queued), a connection error (NotExecuted and MaybeExecuted tell
-// whether it may have run), or an encoding error. When it ran, Exec returns
-// nil and each Future holds its command's reply, which may itself be a
-// server error (a command that failed inside the transaction).
+// whether it may have run), or an encoding error; ErrTxNotExecuted when
+// called again, or after Discard. When it ran, Exec returns nil and each
+// Future holds its command's reply, which may itself be a server error (a
+// command that failed inside the transaction). An empty transaction sends
+// nothing and returns nil.
 func (tx *Multi) Exec(ctx context.Context) error {
 	if tx.state != txOpen {
 		return ErrTxNotExecuted

@@ -14,7 +14,7 @@ import (
 // once with the same error for this long instead of redialling each time.
 const authHoldDown = time.Second
 
-// node is one server (standalone: the endpoints of Config, tried in order)
+// Node is one server (standalone: the endpoints of Config, tried in order)
 // and its shared connection.
 type Node struct {
 	m    *Mux

@@ -12,7 +12,7 @@ import (
 // errPeekData: bytes arrived that nobody asked for.
 var errPeekData = errors.New("client: unsolicited data on an idle connection")
 
-// canPeek reports whether peekClosed works on nc.
+// canPeek reports whether peeker.closed works on nc.
 func canPeek(nc net.Conn) bool { return plainSocket(nc) }
 
 // peeker looks at an idle socket without reading it; one per connection,

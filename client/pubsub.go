@@ -27,6 +27,7 @@ const (
 	KindSMessage                           // a message published (SPUBLISH) to a subscribed shard channel
 )
 
+// String names the kind.
 func (k MessageKind) String() string {
 	switch k {
 	case KindMessage:
@@ -80,6 +81,7 @@ var ErrOverflow = errors.New("client: subscriber too slow: messages dropped")
 // OverflowError reports how many messages a slow subscriber lost.
 type OverflowError struct{ Dropped int64 }
 
+// Error implements error: ErrOverflow's text and the count.
 func (e *OverflowError) Error() string {
 	return ErrOverflow.Error() + ": " + strconv.FormatInt(e.Dropped, 10)
 }

@@ -43,9 +43,9 @@ func Masters(ctx context.Context, m *client.Mux) ([]string, error) {
 
 // Result is one node's answer to a command run on every master.
 type Result struct {
-	Addr  string
-	Value resp.Value
-	Err   error
+	Addr  string     // the master's address
+	Value resp.Value // its reply, as Do returns it
+	Err   error      // as Do returns it: an error reply (*resp.Error) or a failure to get a reply
 }
 
 // DoOnMasters runs a command on every master, concurrently (the seed's

@@ -179,7 +179,7 @@ const (
 	ClassError         = "error"          // the server replied with an error: the command ran and failed
 	ClassNotExecuted   = "not-executed"   // client.NotExecuted: the server did not run it, for certain
 	ClassMaybeExecuted = "maybe-executed" // client.MaybeExecuted: sent, no reply: it may have run
-	ClassFailed        = "failed"         // any other error of the client (a watched key changed, ...)
+	ClassFailed        = "failed"         // any other error of the client (a bad argument, a reply of the wrong type, ...)
 )
 
 // ErrorClass returns the class of an error returned by the client, which
