@@ -124,3 +124,52 @@ func TestFakeBadValueCostsItsReplyAlone(t *testing.T) {
 		})
 	}
 }
+
+// On a dedicated connection too, a bad value in a sound frame is that
+// command's error; the connection is not broken, and a bad push before a
+// reply is skipped.
+func TestFakeBadValueOnDedicatedConn(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	type step struct {
+		v   resp.Value
+		err error
+	}
+	got := make(chan step, 3)
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Dedicated(ctx, func(c *Conn) error {
+			for _, key := range []string{"a", "b", "c"} {
+				v, err := c.Do(ctx, "GET", key)
+				got <- step{v, err}
+			}
+			return nil
+		})
+	}()
+	fs.commands = true // a dedicated connection does not ask COMMAND
+	fc := fs.accept()
+	fc.expect("GET", "a")
+	fc.write([]byte("#maybe\r\n"))
+	fc.expect("GET", "b")
+	fc.write([]byte(">2\r\n+invalidate\r\n,oops\r\n$2\r\nvb\r\n"))
+	fc.expect("GET", "c")
+	fc.write([]byte("$2\r\nvc\r\n"))
+	if s := <-got; !errors.Is(s.err, resp.ErrInvalidNumber) || errors.Is(s.err, ErrConnBroken) || !MaybeExecuted(s.err) {
+		t.Fatalf("GET a: %v, %v; want its own protocol error", s.v, s.err)
+	}
+	if s := <-got; s.err != nil || s.v.Str != "vb" {
+		t.Fatalf("GET b after a bad push: %v, %v; want vb", s.v, s.err)
+	}
+	if s := <-got; s.err != nil || s.v.Str != "vc" {
+		t.Fatalf("GET c: %v, %v; want vc (the connection is not broken)", s.v, s.err)
+	}
+	_ = fc.nc.Close() // the reset on return fails: the connection is dropped
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -68,8 +68,9 @@ func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error
 // Do sends one command and waits for its reply. Push frames that arrive
 // meanwhile are kept for Receive, except that the reply to a SUBSCRIBE-like
 // command is its first confirmation (a push frame on RESP3; read the others
-// with Receive). A failure (or ctx ending) leaves the connection's state
-// unknown: later Sends and Dos fail with ErrConnBroken (a late reply would
+// with Receive). A reply malformed in a sound frame (see the package doc)
+// is that command's error alone. Any other failure (or ctx ending) leaves
+// the connection's state unknown: later Sends and Dos fail with ErrConnBroken (a late reply would
 // be taken for theirs), Receive still reads, and the connection is closed
 // when fn returns.
 func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
@@ -80,6 +81,9 @@ func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	subscribing := strings.HasSuffix(strings.ToLower(name), "subscribe")
 	for {
 		v, err := c.read(ctx)
+		if err != nil && framedType(err) == resp.TypePush && !subscribing {
+			continue // a malformed push: nobody's reply
+		}
 		if err != nil {
 			return resp.Value{}, err
 		}
@@ -139,6 +143,11 @@ func (c *Conn) read(ctx context.Context) (resp.Value, error) {
 	stop := c.deadline(ctx)
 	defer stop()
 	v, err := c.dc.rc.rd.ReadValue()
+	if err != nil && badReply(err) {
+		// Malformed in a sound frame: this value's error alone (the
+		// stream is in step, so the connection is not broken).
+		return resp.Value{}, &RequestError{Addr: c.dc.rc.addr, Exec: MaybeSent, Err: err}
+	}
 	if err != nil {
 		err = c.dc.ioErr(ctx, "read", err)
 		c.broken = err

@@ -27,8 +27,9 @@
 // *RequestError (MaybeSent) wrapping the *resp.ProtocolError; the shared
 // connection reads on. Any other malformed reply fails the connection
 // (ErrConnection), as the replies after it can no longer be matched to
-// their callers. Dedicated and pub/sub connections are dropped on either
-// (the pub/sub one is re-subscribed).
+// their callers. A Conn lent by Mux.Dedicated treats it the same way; the
+// connections of blocking commands, of Watch and of pub/sub are dropped on
+// either (pub/sub re-subscribes).
 //
 // A caller whose ctx ends gets its error at once; its reply, if one comes,
 // is read and dropped, so replies never shift onto the wrong caller. A
