@@ -116,11 +116,7 @@ func TestFakeBadValueCostsItsReplyAlone(t *testing.T) {
 				t.Fatalf("after the transaction: %v, %v", r.v, r.err)
 			}
 
-			select {
-			case <-fs.conns:
-				t.Fatal("the client dialled again: a bad value failed the connection")
-			default:
-			}
+			fs.noDial("the client dialled again: a bad value failed the connection")
 		})
 	}
 }

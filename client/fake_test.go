@@ -70,6 +70,17 @@ func (fs *fakeServer) accept() *fakeConn {
 	return fc
 }
 
+// noDial fails the test, saying why, if the client has dialled a
+// connection that has not been accepted.
+func (fs *fakeServer) noDial(why string) {
+	fs.t.Helper()
+	select {
+	case <-fs.conns:
+		fs.t.Fatal(why)
+	default:
+	}
+}
+
 // read returns the next command the client sent, as strings.
 func (fc *fakeConn) read() []string {
 	fc.t.Helper()
