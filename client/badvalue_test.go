@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/justredis/justredis/resp"
 )
@@ -168,4 +170,93 @@ func TestFakeBadValueOnDedicatedConn(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Under a sharded router, a read-only command whose reply is malformed in
+// a sound frame is not sent again elsewhere, and the node is not reported
+// in trouble: the reply was the server's answer. A connection failure that
+// wraps such an error (a bad handshake reply) is still the connection's,
+// and a command it failed before sending is rerouted.
+func TestFakeBadValueNotRerouted(t *testing.T) {
+	fs, cfg := newFake(t)
+	var router *recordingRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	ch := goDo(ctx, m.Database(0), "GET", "k") // read-only: safe to send again
+	fc := fs.accept()
+	fc.expect("GET", "k")
+	fc.write([]byte(",nope\r\n"))
+	if r := wait(t, ch); !errors.Is(r.err, resp.ErrInvalidNumber) || errors.Is(r.err, ErrConnection) {
+		t.Fatalf("got %v, %v; want the bad reply's protocol error", r.v, r.err)
+	}
+	router.mu.Lock()
+	troubles := slices.Clone(router.troubles)
+	router.mu.Unlock()
+	if len(troubles) != 0 || router.routes.Load() != 1 {
+		t.Fatalf("routed %d times, troubles %v; want one route and no trouble", router.routes.Load(), troubles)
+	}
+	fs.noDial("the client dialled again")
+
+	// The wrapped case, as call.outcome sees it.
+	wrapped := connErr("handshake", &resp.ProtocolError{Err: resp.ErrInvalidNumber, Framed: resp.TypeMap})
+	r := getRequest()
+	r.retries = 3
+	r.fail(wrapped, NotSent)
+	<-r.done
+	cl := call{m: m, r: r, c: &conn{addr: "fake:6379"}}
+	if _, _, what := cl.outcome(ctx); what != nextReroute {
+		t.Fatalf("a connection failure wrapping a framed error: next %v, want nextReroute", what)
+	}
+	putRequest(r)
+}
+
+// A SocketTimeout shorter than the watchdog's tick can be is used as it is,
+// without a panic (time.NewTicker of zero).
+func TestTinySocketTimeoutDoesNotPanic(t *testing.T) {
+	fs, cfg := newFake(t)
+	cfg.SocketTimeout = time.Nanosecond
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ch := goDo(context.Background(), m.Database(0).With(Retries(0)), "GET", "k")
+	fc := fs.accept() // the connection and its watchdog start
+	// The watchdog may fail the connection before or after the reply (a
+	// socket timeout); either is fine, a crash is not.
+	_ = fc.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fc.rd.ReadValue(); err == nil {
+		_, _ = fc.nc.Write([]byte("$1\r\nv\r\n"))
+	}
+	if r := wait(t, ch); r.err != nil && !errors.Is(r.err, ErrConnection) || r.err == nil && r.v.Str != "v" {
+		t.Fatalf("got %v, %v", r.v, r.err)
+	}
+}
+
+// A blocking read-only command (here XREAD ... BLOCK, on a dedicated
+// connection) whose reply is malformed in a sound frame gets that error
+// and is not sent again.
+func TestFakeBadValueBlockingNotRetried(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ch := goDo(testCtx(t), m.Database(0), "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	fs.commands = true // a dedicated connection does not ask COMMAND
+	fc := fs.accept()
+	fc.expect("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	fc.write([]byte("*1\r\n*2\r\n$1\r\ns\r\n:x\r\n"))
+	if r := wait(t, ch); !errors.Is(r.err, resp.ErrInvalidNumber) || errors.Is(r.err, ErrConnection) || !MaybeExecuted(r.err) {
+		t.Fatalf("got %v, %v; want the bad reply's protocol error", r.v, r.err)
+	}
+	fs.noDial("the blocking command was sent again")
 }

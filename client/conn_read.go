@@ -185,10 +185,11 @@ func replayable(err error) bool {
 func badReply(err error) bool { return framedType(err) != 0 }
 
 // framedType is the type of the top-level value that err, a bad value in a
-// sound frame, was read from; 0 for any other error.
+// sound frame as the Reader returned it, was read from; 0 for any other
+// error. Not through wrapping: a connection failure that wraps one (a bad
+// handshake reply, say) is a connection failure.
 func framedType(err error) resp.Type {
-	var pe *resp.ProtocolError
-	if errors.As(err, &pe) {
+	if pe, ok := err.(*resp.ProtocolError); ok {
 		return pe.Framed
 	}
 	return 0
@@ -222,7 +223,7 @@ func (c *conn) startWatchdog() {
 // commands wait for replies. It samples them every half timeout: a stall
 // is two whole periods with commands waiting and no value read.
 func watchStalls(timeout time.Duration, dead <-chan struct{}, replies func() uint64, busy func() bool, fail func(error)) {
-	t := time.NewTicker(timeout / 2)
+	t := time.NewTicker(max(timeout/2, time.Millisecond)) // a SocketTimeout of 1ns must not panic
 	defer t.Stop()
 	var last [2]uint64 // replies at the previous two ticks
 	var waited [2]bool // commands waiting at the previous two ticks

@@ -159,12 +159,24 @@ func TestDefaultEncodeNamedKinds(t *testing.T) {
 	if !errors.Is(err, resp.ErrUnsupportedArg) || !strings.Contains(err.Error(), "time.Duration") || string(b) != "x" {
 		t.Fatalf("time.Duration: %q, %v; want it refused, naming the type", b, err)
 	}
-	for _, arg := range []any{nil, []int{1}, map[string]int{}, (*int)(nil)} {
+	// Refused rather than guessed: a String method (MessageKind: its name
+	// or its number?), a marshaler on the pointer only (passed by value),
+	// and what was never a kind of number or text.
+	for _, arg := range []any{KindMessage, ptrText(1), uintptr(1), nil, []int{1}, map[string]int{}, (*int)(nil)} {
 		if _, err := DefaultEncode(nil, arg); !errors.Is(err, resp.ErrUnsupportedArg) {
-			t.Errorf("DefaultEncode(%#v): %v, want ErrUnsupportedArg", arg, err)
+			t.Errorf("DefaultEncode(%T %#v): %v, want ErrUnsupportedArg", arg, arg, err)
 		}
 	}
+	var p ptrText = 1
+	if b, err := DefaultEncode(nil, &p); err != nil || string(b) != "$3\r\none\r\n" {
+		t.Errorf("DefaultEncode(*ptrText) = %q, %v; want its MarshalText", b, err)
+	}
 }
+
+// ptrText has MarshalText on its pointer only.
+type ptrText int
+
+func (p *ptrText) MarshalText() ([]byte, error) { return []byte("one"), nil }
 
 // level is a named int with its own text form, which wins over its kind.
 type level int

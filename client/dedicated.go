@@ -165,6 +165,9 @@ func (dc *dconn) roundTrip(ctx context.Context, buf []byte, n int, timeout time.
 	out := make([]resp.Value, 0, n)
 	for len(out) < n {
 		v, err := dc.rc.rd.ReadValue()
+		if err != nil && badReply(err) {
+			return out, MaybeSent, err // that reply's error, as on the shared connection
+		}
 		if err != nil {
 			return out, MaybeSent, dc.ioErr(ctx, "read", err)
 		}
@@ -288,7 +291,7 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 		}
 		sharded := pin == nil && m.router.Sharded()
 		retry := (exec == NotSent || r.safe) && attempts <= r.retries && ctx.Err() == nil &&
-			!errors.Is(err, ErrClosed) && !errors.Is(err, ErrAuth) && !isCommandError(err)
+			!errors.Is(err, ErrClosed) && !errors.Is(err, ErrAuth) && !isCommandError(err) && !badReply(err)
 		if !retry {
 			return resp.Value{}, &RequestError{Addr: node.addr(), Exec: exec, Attempts: attempts, Err: err}
 		}

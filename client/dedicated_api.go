@@ -81,7 +81,7 @@ func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	subscribing := strings.HasSuffix(strings.ToLower(name), "subscribe")
 	for {
 		v, err := c.read(ctx)
-		if err != nil && framedType(err) == resp.TypePush && !subscribing {
+		if re := (*RequestError)(nil); err != nil && !subscribing && errors.As(err, &re) && framedType(re.Err) == resp.TypePush {
 			continue // a malformed push: nobody's reply
 		}
 		if err != nil {

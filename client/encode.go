@@ -18,10 +18,14 @@ type EncodeFunc func(dst []byte, arg any) ([]byte, error)
 // DefaultEncode encodes strings, byte slices, integers, floats and bools of
 // the built-in types (as resp.AppendArg does), then encoding.BinaryMarshaler
 // and encoding.TextMarshaler values, then named types of those kinds (type
-// ID int64, type Name string) as their underlying value. time.Duration is
-// refused, though an int64: Redis takes seconds or milliseconds (EX, PX),
-// and its nanoseconds would set a TTL a million times too long. Anything
-// else is an error wrapping resp.ErrUnsupportedArg.
+// ID int64, type Name string) as their underlying value. It refuses what it
+// cannot encode without guessing: time.Duration (Redis takes seconds or
+// milliseconds, EX or PX, and its nanoseconds would set a TTL a million
+// times too long; a type defined from it, type TTL time.Duration, cannot be
+// told from an int64 and is sent as its nanoseconds), a named type with a
+// String method (its name or its number?), and one whose pointer has a
+// marshaler (pass the pointer). Refusals are errors wrapping
+// resp.ErrUnsupportedArg.
 func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 	if out, err := resp.AppendArg(dst, arg); err == nil {
 		return out, nil
@@ -41,9 +45,19 @@ func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 		return resp.AppendBulk(dst, b), nil
 	case time.Duration:
 		return dst, fmt.Errorf("%w: time.Duration (pass a whole number of the unit the command takes, such as seconds for EX or milliseconds for PX)", resp.ErrUnsupportedArg)
+	case fmt.Stringer:
+		return dst, fmt.Errorf("%w: %T has a String method: pass the string or the number it should send", resp.ErrUnsupportedArg, arg)
+	}
+	if t := reflect.TypeOf(arg); t != nil && (reflect.PointerTo(t).Implements(textMarshaler) || reflect.PointerTo(t).Implements(binaryMarshaler)) {
+		return dst, fmt.Errorf("%w: %T has its marshaler on the pointer: pass a *%T", resp.ErrUnsupportedArg, arg, arg)
 	}
 	return appendKind(dst, arg)
 }
+
+var (
+	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
+	binaryMarshaler = reflect.TypeFor[encoding.BinaryMarshaler]()
+)
 
 // appendKind encodes a value of a named type by its kind, as AppendArg
 // encodes the built-in type of that kind.
@@ -54,7 +68,7 @@ func appendKind(dst []byte, arg any) ([]byte, error) {
 		return resp.AppendBulkString(dst, v.String()), nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return resp.AppendBulkInt(dst, v.Int()), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return resp.AppendBulkUint(dst, v.Uint()), nil
 	case reflect.Float32:
 		return resp.AppendBulkFloat32(dst, float32(v.Float())), nil

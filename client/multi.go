@@ -99,7 +99,9 @@ func (tx *Multi) route(ci *CommandInfo, args []any) error {
 // called again, or after Discard. When it ran, Exec returns nil and each
 // Future holds its command's reply, which may itself be a server error (a
 // command that failed inside the transaction). An empty transaction sends
-// nothing and returns nil.
+// nothing and returns nil. A reply the server sent malformed (see the
+// package doc) fails Exec and every Future with its protocol error, even
+// though the transaction may have run.
 func (tx *Multi) Exec(ctx context.Context) error {
 	if tx.state != txOpen {
 		return ErrTxNotExecuted

@@ -161,9 +161,15 @@ func TestBadValueInSoundFrame(t *testing.T) {
 	if v, n, err := d.Decode([]byte(":1x")); n != 0 || err != nil {
 		t.Errorf("Decode(\":1x\") = %v, %d, %v; want more input", v, n, err)
 	}
+	// A framing error later in the same frame wins: the stream is lost.
+	_, n, err := d.Decode([]byte("*2\r\n:x\r\n$abc\r\n"))
+	checkProtoErr(t, "Decode", err, ErrInvalidLength, 9)
+	if pe := (*ProtocolError)(nil); n != 0 || errors.As(err, &pe) && pe.Framed != 0 {
+		t.Errorf("a framing error after a bad value: n = %d, %v; want 0 and not Framed", n, err)
+	}
 	// A line that breaks the framing is still a sticky error.
 	r := NewReader(strings.NewReader(":1x\n:7\r\n"), Limits{})
-	_, err := r.ReadValue()
+	_, err = r.ReadValue()
 	checkProtoErr(t, "Reader", err, ErrMissingCRLF, 3)
 	if _, err2 := r.ReadValue(); err2 != err {
 		t.Errorf("framing error is not sticky: %v then %v", err, err2)
