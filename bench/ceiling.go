@@ -54,7 +54,7 @@ func runCeiling(ctx context.Context, bin, addr string, size, n int) (trial, erro
 		return trial{}, err
 	}
 	return trial{
-		opsPerSec:    (set + get) / 2,
+		opsPerSec:    2 / (1/set + 1/get), // the rate of SET and GET alternating
 		allocsPerOp:  math.NaN(),
 		bytesPerOp:   math.NaN(),
 		gcPer10k:     math.NaN(),

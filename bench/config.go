@@ -21,7 +21,7 @@ const (
 type config struct {
 	duration    time.Duration // one measured trial
 	warmup      time.Duration // unmeasured run of each client before a configuration's trials
-	trials      int           // rounds of A B C ... per configuration
+	trials      int           // rounds of A B C ... (every other one backwards) per configuration
 	concs       []int         // goroutine counts
 	values      []int         // value sizes in bytes
 	clients     []string      // names from the clients table, in the order they run
@@ -55,13 +55,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\n"+
 			"Measures justredis beside go-redis, rueidis and radix (SET/GET alternating,\n"+
 			"one key per goroutine) on a private redis-server and a private 3-master\n"+
-			"cluster, with the clients' trials interleaved (A B C A B C ...).\n\nflags:\n")
+			"cluster, with the clients' trials interleaved (A B C, C B A, ...).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	c := &config{}
 	fs.DurationVar(&c.duration, "duration", defaultDuration, "length of one measured trial")
 	fs.DurationVar(&c.warmup, "warmup", defaultWarmup, "unmeasured run of each client before a configuration's trials (dials pools, sizes buffers)")
-	fs.IntVar(&c.trials, "trials", defaultTrials, "measured trials of each client per configuration, interleaved A B C A B C ...")
+	fs.IntVar(&c.trials, "trials", defaultTrials, "measured trials of each client per configuration, interleaved A B C, C B A, ...")
 	concs := fs.String("conc", "1,16,256,2048", "goroutine counts, comma-separated")
 	values := fs.String("values", "16,4096", "value sizes in bytes, comma-separated")
 	clientList := fs.String("clients", strings.Join(clientNames(), ","), "clients to run, comma-separated, in this order: "+strings.Join(clientNames(), ", "))

@@ -24,8 +24,9 @@
 // (-conc), a configuration, it connects each client (-clients), gives each
 // a warm-up (-warmup: dials pools, grows buffers; errors count), then runs
 // -trials rounds in which every client has one trial of -duration, in
-// turn: A B C A B C ..., so that whatever the machine does meanwhile hits
-// every client alike. In a trial, each goroutine alternates SET k v and
+// turn: A B C, then C B A, and so on, so that whatever the machine does
+// meanwhile hits every client alike, and none always runs first or after
+// the same participant. In a trial, each goroutine alternates SET k v and
 // GET k on a key of its own ("bench:<n>": on a cluster the keys spread over
 // the masters) and checks the length of the value it gets back; the first
 // error of any goroutine ends the program, loudly. The commands run under a
@@ -70,7 +71,8 @@
 // With the largest goroutine count on the single server, each round also
 // runs redis-benchmark -t set,get -P 64 -c 50 -d <size> -n <N> against the
 // same server (skipped, with a note, when it is not installed); its ops/s
-// is the mean of the SET and GET rates, and the table gives ours as a
+// is the harmonic mean of the SET and GET rates (their rate alternating,
+// as our workload does), and the table gives ours as a
 // percentage of it (the median of the rounds' percentages, as for the
 // ratios). N is -ceiling-n, or 2,000,000 requests per test for
 // values under 1 KiB and 500,000 above.

@@ -66,7 +66,7 @@ func (r *report) writeCSV(path string) error {
 			switch c {
 			case ceilingName:
 				label = displayName(c)
-				conf = fmt.Sprintf("-c %d -P %d -t set,get; ops/s = mean of SET and GET", ceilingConns, ceilingPipeline)
+				conf = fmt.Sprintf("-c %d -P %d -t set,get; ops/s = harmonic mean of SET and GET", ceilingConns, ceilingPipeline)
 			case floorName:
 				label, conf = displayName(c), floorSetting
 			}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -224,7 +225,7 @@ func (r *report) ratio(k cellKey, client string) float64 {
 }
 
 // pairedRatio is the median, over the rounds, of o's ops/s ÷ p's in the
-// same round. The rounds interleave the participants (A B C A B C) so that
+// same round. The rounds interleave the participants (A B C, C B A, ...) so that
 // the machine's drift hits each round's trials alike: a round's ratio
 // cancels the drift, while the ratio of the two medians mixes trials from
 // different rounds (on a shared machine that slows down during a run, the
@@ -286,7 +287,7 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s\n", r.machine)
 	fmt.Fprintf(w, "load average (1 min): %s at the start, %s at the end\n", r.loadAvg[0], r.loadAvg[1])
 	fmt.Fprintf(w, "workload: each goroutine alternates SET k v / GET k on a key of its own; %d trials of %v per client and configuration,\n", r.cfg.trials, r.cfg.duration)
-	fmt.Fprintf(w, "          interleaved A B C A B C, after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
+	fmt.Fprintf(w, "          interleaved A B C, C B A, ..., after a %v warm-up each; ops/s = median (min-max); allocs/op = heap allocations of the\n", r.cfg.warmup)
 	fmt.Fprintf(w, "          whole process per command (median); gc/10k = garbage collections of the process per 10,000 commands (median);\n")
 	fmt.Fprintf(w, "          cmds/write = commands per write system call (justredis only);\n")
 	fmt.Fprintf(w, "          cpu µs/op = CPU time per command of this process (client) + of the redis-server processes (median);\n")
@@ -294,7 +295,7 @@ func (r *report) printTable(w io.Writer) {
 	for _, c := range r.participants() {
 		switch c {
 		case ceilingName:
-			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = mean of SET and GET rps; with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
+			fmt.Fprintf(w, "  %-26s %d connections, -P %d, -t set,get; ops/s = harmonic mean of SET and GET rps (their rate alternating); with the largest goroutine count\n", displayName(c), ceilingConns, ceilingPipeline)
 			continue
 		case floorName:
 			fmt.Fprintf(w, "  %-26s %s\n", displayName(c), floorSetting)
@@ -412,14 +413,14 @@ func (r *report) printTargets(w io.Writer) {
 			if k.conc >= 256 {
 				want = 1.2
 			}
-			return fmt.Sprintf("%.2f", x) + mark(x >= want)
+			return truncated(x, 2) + mark(x >= want)
 		})
 		row("ours ÷ go-redis ≥ 3 at 256+", g, func(k cellKey) string {
 			x := r.ratio(k, "goredis")
 			if math.IsNaN(x) || k.conc < 256 {
 				return ""
 			}
-			return fmt.Sprintf("%.2f", x) + mark(x >= 3)
+			return truncated(x, 2) + mark(x >= 3)
 		})
 		row("ours allocs/op ≤ 1", g, func(k cellKey) string {
 			o := r.find(k, ours)
@@ -435,9 +436,17 @@ func (r *report) printTargets(w io.Writer) {
 				return ""
 			}
 			p := 100 * x
-			return fmt.Sprintf("%.0f%%", p) + mark(p >= 40)
+			return truncated(p, 0) + "%" + mark(p >= 40)
 		})
 	}
+}
+
+// truncated formats x with digits decimals, cut rather than rounded, so
+// that a value printed beside a threshold check never reads as meeting it
+// when it does not (1.196 is "1.19 MISS", not "1.20 MISS").
+func truncated(x float64, digits int) string {
+	p := math.Pow(10, float64(digits))
+	return strconv.FormatFloat(math.Trunc(x*p)/p, 'f', digits, 64)
 }
 
 func (r *report) firstKey() cellKey {

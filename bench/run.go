@@ -123,7 +123,7 @@ type participant struct {
 }
 
 // runConfig measures one configuration: it connects every client, warms
-// each one up, then runs the rounds A B C ..., A B C ...
+// each one up, then runs the rounds A B C ..., ... C B A, A B C ...
 func (b *bencher) runConfig(ctx context.Context, dep deployment, size, conc int) error {
 	key := cellKey{mode: dep.mode, size: size, conc: conc}
 	val := value(size)
@@ -188,7 +188,15 @@ func (b *bencher) runConfig(ctx context.Context, dep deployment, size, conc int)
 		}
 	}
 	for round := 1; round <= b.cfg.trials; round++ {
-		for _, p := range parts {
+		order := parts
+		if round%2 == 0 {
+			// Every other round runs backwards (A B C, C B A, ...): no
+			// participant always comes first, or always after the same
+			// one, and a trend within a round favours each side in turn.
+			order = slices.Clone(parts)
+			slices.Reverse(order)
+		}
+		for _, p := range order {
 			t, err := p.trial(ctx, b.cfg.duration)
 			if err != nil {
 				return fmt.Errorf("%s: trial %d: %w", p.name, round, err)

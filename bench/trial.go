@@ -78,6 +78,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		start   = make(chan struct{})
 		counts  = make([]int64, len(sessions))
 		done    sync.WaitGroup
+		ready   sync.WaitGroup // every goroutine has run up to <-start
 	)
 	fail := func(e error) {
 		errOnce.Do(func() {
@@ -88,8 +89,10 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 	}
 	for i, s := range sessions {
 		done.Add(1)
+		ready.Add(1)
 		go pprof.Do(context.Background(), labels, func(context.Context) {
 			defer done.Done()
+			ready.Done() // pprof.Do's allocations are made: outside the window
 			<-start
 			var n int64
 			for !stop.Load() {
@@ -108,6 +111,7 @@ func runTrial(ctx context.Context, sessions []session, d time.Duration, b batche
 		})
 	}
 
+	ready.Wait()
 	var ms0, ms1 runtime.MemStats
 	var c0, w0 int64
 	if b != nil {
