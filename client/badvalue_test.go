@@ -77,6 +77,9 @@ func TestFakeBadValueCostsItsReplyAlone(t *testing.T) {
 			if r := wait(t, ch); r.err != nil || r.v.Str != "v" {
 				t.Fatalf("after a bad push: %v, %v; want v", r.v, r.err)
 			}
+			if n := m.Stats().StrayPushes; n != 1 {
+				t.Fatalf("StrayPushes = %d after a bad push, want 1", n)
+			}
 
 			// Pipelined: the first reply is bad inside an array, the
 			// second is good.

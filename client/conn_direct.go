@@ -200,6 +200,7 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 			// Malformed in a sound frame: that reply's error (readLoop).
 			c.replies.Add(1)
 			if framedType(err) == resp.TypePush {
+				c.badPush()
 				continue
 			}
 			got++

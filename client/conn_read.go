@@ -27,6 +27,7 @@ func (c *conn) readLoop() {
 			// its caller gets the error, and the stream reads on.
 			c.replies.Add(1)
 			if framedType(err) == resp.TypePush {
+				c.badPush()
 				continue // it belonged to no request
 			}
 			r := c.head()
@@ -178,6 +179,14 @@ func (c *conn) settle(r *request, err error, exec Execution, written bool, repla
 // may be sent again on another: not when the client is closing.
 func replayable(err error) bool {
 	return !errors.Is(err, ErrClosed)
+}
+
+// badPush hands on a push frame that was malformed in a sound frame as an
+// empty one: it is counted as a push nobody owned, its content lost.
+func (c *conn) badPush() {
+	if c.onPush != nil {
+		c.onPush(resp.Value{Type: resp.TypePush})
+	}
 }
 
 // badReply reports whether err is a reply that was malformed in a frame that
