@@ -28,8 +28,15 @@ test: ensure-redis vet fmtcheck
 	JUSTREDIS_SLICER=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./client/...
 	$(GO) test -count=1 -run 'AllocationBudget' $(PKGS)
 
+## vet: go vet over every module; and each module's go.mod must cover its
+## own imports, tests included, without the workspace (GOWORK=off is what a
+## project that requires the module resolves).
 vet:
 	$(GO) vet $(PKGS)
+	@for d in $(MODULE_DIRS); do \
+		(cd $$d && GOWORK=off GOFLAGS=-mod=readonly $(GO) list -test ./... >/dev/null) || \
+		{ echo "$$d: go.mod does not cover the module's imports on its own (GOWORK=off)"; exit 1; }; \
+	done
 
 fmtcheck:
 	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi

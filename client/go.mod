@@ -28,6 +28,7 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/justredis/justredis/faultinject v0.0.0
 	github.com/klauspost/compress v1.18.6 // indirect
 	github.com/lufia/plan9stats v0.0.0-20260330125221-c963978e514e // indirect
 	github.com/magiconair/properties v1.8.10 // indirect
@@ -64,3 +65,5 @@ replace (
 	github.com/justredis/justredis/redisserver => ../redisserver
 	github.com/justredis/justredis/resp => ../resp
 )
+
+replace github.com/justredis/justredis/faultinject => ../faultinject
