@@ -11,7 +11,7 @@ import (
 	"github.com/justredis/justredis/resp"
 )
 
-// The seed's walkthrough, against a real server.
+// Python justredis's walkthrough, in Go, against a real server.
 func TestBasics(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})

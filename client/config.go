@@ -24,8 +24,8 @@ const (
 )
 
 // DialFunc opens a connection to addr ("host:port", or a path when network
-// is "unix"). It is the seed's "connection handler": use it to dial through
-// a proxy, a tunnel, or an in-memory pipe in tests. The client applies TLS,
+// is "unix"). It is the "connection handler" of Python justredis: use it to
+// dial through a proxy, a tunnel, or an in-memory pipe in tests. The client applies TLS,
 // when configured, on top of the connection it returns.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 

@@ -55,8 +55,9 @@ func Decoder(f DecodeFunc) Option { return decoderOption(f) }
 func Idempotent(on bool) Option { return idempotentOption(on) }
 
 // Pin sends the handle's commands to the server at addr ("host:port"),
-// whatever the router says (the seed's server=); a pinned command does not
-// follow MOVED or ASK: the redirection comes back as its error. "" unpins.
+// whatever the router says (server= in Python justredis); a pinned command
+// does not follow MOVED or ASK: the redirection comes back as its error.
+// "" unpins.
 func Pin(addr string) Option { return pinOption(addr) }
 
 // pinned returns db bound to node n (no routing, no redirects).
@@ -79,8 +80,8 @@ func (db Database) Number() int { return db.db }
 // Mux returns the multiplexer the handle belongs to.
 func (db Database) Mux() *Mux { return db.m }
 
-// Do sends a command and waits for its reply (the seed's commandreply). The
-// first argument is the command name. A server error reply is returned as
+// Do sends a command and waits for its reply (commandreply in Python
+// justredis). The first argument is the command name. A server error reply is returned as
 // an error (*Error, with its Prefix), alongside the reply value; a null
 // reply is a Value of type resp.TypeNull with a nil error. EVAL and EVAL_RO
 // are run as EVALSHA (see Script), so the script's source is sent once per
@@ -168,8 +169,8 @@ func (db Database) Call(ctx context.Context, args ...any) (any, error) {
 	return db.decoder()(v)
 }
 
-// Command sends a command without waiting for its reply (the seed's
-// command): it returns at once with a Future. Commands are written in the
+// Command sends a command without waiting for its reply (command in
+// Python justredis): it returns at once with a Future. Commands are written in the
 // order they are issued, pipelined with everyone else's: a lone goroutine
 // that issues N commands pays about one round trip, not N (the first
 // Command on a connection that served a lone caller by direct round trips

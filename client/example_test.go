@@ -18,7 +18,8 @@ func privateServer() (addr string, stop func()) {
 	return srv.Addr(), func() { _ = srv.Stop(context.Background()) }
 }
 
-// The seed's example: SET, GET, a pipelined command, and a transaction.
+// The example of Python justredis's README, in Go: SET, GET, a pipelined
+// command, and a transaction.
 func Example() {
 	addr, stop := privateServer()
 	defer stop()

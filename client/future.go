@@ -33,8 +33,8 @@ func newFuture(dec DecodeFunc) *Future {
 	return &Future{dec: dec, done: make(chan struct{})}
 }
 
-// Reply waits for the reply (the seed's future call). A server error reply
-// is returned as an error, as by Do. If ctx ends first, the Future settles
+// Reply waits for the reply (calling the future in Python justredis). A
+// server error reply is returned as an error, as by Do. If ctx ends first, the Future settles
 // with that error (NotExecuted tells whether the command never left) and
 // the reply, when it comes, is dropped; a Reply that is not the one waiting
 // for the reply just returns ctx's error.

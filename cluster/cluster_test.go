@@ -108,7 +108,7 @@ func keyInSlot(slot int) string {
 	}
 }
 
-// The seed's endpoints() and run_commandreply_on_all_masters().
+// endpoints() and run_commandreply_on_all_masters() of Python justredis.
 func TestMastersAndFanOut(t *testing.T) {
 	c := startCluster(t)
 	m := newClient(t, c)

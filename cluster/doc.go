@@ -57,8 +57,8 @@
 //
 // # All masters
 //
-// Masters lists the masters (the seed's endpoints()); DoOnMasters runs a
-// command on every master and returns each one's result (the seed's
-// run_commandreply_on_all_masters()). A handle pinned with client.Pin(addr)
+// Masters lists the masters (endpoints() in Python justredis); DoOnMasters
+// runs a command on every master and returns each one's result
+// (run_commandreply_on_all_masters()). A handle pinned with client.Pin(addr)
 // sends to one node and does not follow MOVED.
 package cluster

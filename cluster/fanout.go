@@ -23,7 +23,8 @@ func routerOf(m *client.Mux) (*router, error) {
 }
 
 // Masters returns the addresses of the cluster's masters, as the client
-// currently sees them (the seed's endpoints()), refreshing the view first.
+// currently sees them (endpoints() in Python justredis), refreshing the
+// view first.
 func Masters(ctx context.Context, m *client.Mux) ([]string, error) {
 	r, err := routerOf(m)
 	if err != nil {
@@ -48,8 +49,8 @@ type Result struct {
 	Err   error      // as Do returns it: an error reply (*resp.Error) or a failure to get a reply
 }
 
-// DoOnMasters runs a command on every master, concurrently (the seed's
-// run_commandreply_on_all_masters): FLUSHALL, SCRIPT LOAD, DBSIZE, KEYS...
+// DoOnMasters runs a command on every master, concurrently
+// (run_commandreply_on_all_masters in Python justredis): FLUSHALL, SCRIPT LOAD, DBSIZE, KEYS...
 // It returns one Result per master, sorted by address; each has its own
 // error. The error return is for failing to learn the masters at all.
 func DoOnMasters(ctx context.Context, m *client.Mux, args ...any) ([]Result, error) {

@@ -44,7 +44,7 @@ func run() error {
 	defer mux.Close()
 	db := mux.Database(0)
 
-	// Send and wait (the seed's commandreply).
+	// Send and wait (Python justredis's commandreply).
 	if _, err := db.Do(ctx, "SET", "Hello", "World!"); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run() error {
 	}
 	fmt.Println("Hello,", hello)
 
-	// Pipelined: send now, wait later (the seed's command).
+	// Pipelined: send now, wait later (Python justredis's command).
 	f := db.Command(ctx, "GET", "Hello")
 	n := db.Command(ctx, "INCR", "visits")
 	got, err := client.String(f.Reply(ctx))
