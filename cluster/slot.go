@@ -8,7 +8,8 @@ const SlotCount = 16384
 // Slot returns the hash slot of key: CRC16 (XMODEM) of the key, or of its
 // hash tag, modulo 16384. The hash tag is what lies between the first '{'
 // and the first '}' after it, when that is not empty; "{}" and an unclosed
-// '{' mean the whole key is hashed. Slot 0 is a real slot.
+// '{' mean the whole key is hashed. Slot 0 is a real slot. (The harness has
+// the same function as clusterharness.KeySlot.)
 func Slot(key string) int {
 	if i := strings.IndexByte(key, '{'); i >= 0 {
 		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {

@@ -1,6 +1,11 @@
 package cluster
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/justredis/justredis/clusterharness"
+)
 
 func TestSlot(t *testing.T) {
 	tests := []struct {
@@ -28,5 +33,19 @@ func TestSlot(t *testing.T) {
 	}
 	if crc16("123456789") != 0x31C3 {
 		t.Fatalf("crc16 check value = %#x, want 0x31c3", crc16("123456789"))
+	}
+}
+
+// The harness computes slots on its own (it must not depend on the client
+// it tests); the two agree, tags and edge cases included.
+func TestSlotAgreesWithHarness(t *testing.T) {
+	keys := []string{"", "{}", "{", "}", "{a", "a}", "{{a}}", "x{y}z{w}", "\x00\xff", "user:1000"}
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprintf("key:%d", i), fmt.Sprintf("{tag%d}:%d", i%37, i), fmt.Sprintf("a{%d}b{c}", i))
+	}
+	for _, k := range keys {
+		if a, b := Slot(k), clusterharness.KeySlot(k); a != b {
+			t.Fatalf("Slot(%q) = %d, clusterharness.KeySlot = %d", k, a, b)
+		}
 	}
 }

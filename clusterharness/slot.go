@@ -58,7 +58,9 @@ func formatSlots(slots []int) string {
 
 // KeySlot returns the hash slot of key, as Redis computes it: CRC16 of the
 // key, or of its hash tag (the text between the first "{" and the first "}"
-// after it, when that text is not empty), modulo SlotCount.
+// after it, when that text is not empty), modulo SlotCount. It is the
+// client's cluster.Slot, written again so that the harness does not depend
+// on the client it tests.
 func KeySlot(key string) int {
 	if i := strings.IndexByte(key, '{'); i >= 0 {
 		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
