@@ -181,16 +181,7 @@ func TestFakeBadValueOnDedicatedConn(t *testing.T) {
 // wraps such an error (a bad handshake reply) is still the connection's,
 // and a command it failed before sending is rerouted.
 func TestFakeBadValueNotRerouted(t *testing.T) {
-	fs, cfg := newFake(t)
-	var router *recordingRouter
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	fs, m, router := fakeRecorded(t)
 	ctx := testCtx(t)
 	ch := goDo(ctx, m.Database(0), "GET", "k") // read-only: safe to send again
 	fc := fs.accept()

@@ -456,16 +456,7 @@ func TestPubSubRefusedUnsubscribeNotToldToRouter(t *testing.T) {
 // connection.
 func subscribedOnFake(t *testing.T) (*fakeServer, *Mux, *recordingRouter, *PubSub, *fakeConn) {
 	t.Helper()
-	fs, cfg := newFake(t)
-	var router *recordingRouter
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	fs, m, router := fakeRecorded(t)
 	fs.commands = true
 	ps := m.PubSub(PubSubOptions{})
 	t.Cleanup(func() { _ = ps.Close() })

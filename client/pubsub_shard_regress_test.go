@@ -364,6 +364,24 @@ type recordingRouter struct {
 	troubles []error
 }
 
+// fakeRecorded returns a fake server and a Mux on it whose router, a
+// recordingRouter, sends every slot to the fake; the Mux is closed when the
+// test ends.
+func fakeRecorded(t *testing.T) (*fakeServer, *Mux, *recordingRouter) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	var router *recordingRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return fs, m, router
+}
+
 func (r *recordingRouter) Node(ctx context.Context, slot int, replica bool) (*Node, error) {
 	r.routes.Add(1)
 	return r.oneNodeRouter.Node(ctx, slot, replica)
