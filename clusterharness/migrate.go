@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Migration is a migration of slots from one master to another, begun by
@@ -386,67 +385,7 @@ func (m *Migration) finish(ctx context.Context) (int, error) {
 		delete(c.migrations, s)
 	}
 	c.mu.Unlock()
-	return moved, c.settleOwner(ctx, m.to, m.slots)
-}
-
-// reassertAfter is how long settleOwner lets a migration's target go
-// without a slot it was given before it gives the slot again.
-const reassertAfter = 2 * time.Second
-
-// settleOwner waits, as waitStable does, until every node agrees that to
-// owns slots. Redis 7.0 can leave the target's own view without a slot it
-// was just given (SETSLOT NODE) while every other node believes the target
-// owns it, and the cluster never mends that: a node that stops claiming a
-// slot does not make the others drop it (Redis 7.2 changed this: see
-// redis/redis#12344), and a CI run of TestAddRemoveNode waited a minute on
-// exactly that state. So when the target's own view lacks one of slots for
-// reassertAfter, settleOwner assigns the missing slots to it again, on the
-// target, and bumps its config epoch so that its claim is the newest, as
-// redis-cli --cluster fix would; then it goes on waiting.
-func (c *Cluster) settleOwner(ctx context.Context, to *Node, slots []int) error {
-	expect := expectOwner(to, slots)
-	since := time.Now()
-	return poll(ctx, func(ctx context.Context) []string {
-		v, problems := c.check(ctx, []expectation{expect})
-		if len(problems) == 0 {
-			c.record(v)
-			return nil
-		}
-		if missing := ownMissing(v, to, slots); len(missing) == 0 {
-			since = time.Now()
-		} else if time.Since(since) >= reassertAfter {
-			since = time.Now()
-			cmds := make([][]any, 0, len(missing)+1)
-			for _, s := range missing {
-				cmds = append(cmds, []any{"CLUSTER", "SETSLOT", s, "NODE", to.id})
-			}
-			cmds = append(cmds, []any{"CLUSTER", "BUMPEPOCH"})
-			if _, err := to.doAll(ctx, cmds...); err != nil {
-				problems = append(problems, fmt.Sprintf("giving %s its slots %s again: %v", to.Addr(), formatSlots(missing), err))
-			}
-		}
-		return problems
-	})
-}
-
-// ownMissing returns the slots that to, in its own answer to the check v,
-// does not own; none when it did not answer.
-func ownMissing(v *view, to *Node, slots []int) []int {
-	if v == nil {
-		return nil
-	}
-	var missing []int
-	for _, p := range v.probes {
-		if p == nil || p.node != to || p.err != nil || p.self == nil {
-			continue
-		}
-		for _, s := range slots {
-			if !slices.ContainsFunc(p.self.slots, func(r SlotRange) bool { return r.Contains(s) }) {
-				missing = append(missing, s)
-			}
-		}
-	}
-	return missing
+	return moved, c.waitStable(ctx, expectOwner(m.to, m.slots))
 }
 
 // usable returns an error when the migration is finished or aborted, or
