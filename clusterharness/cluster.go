@@ -33,6 +33,18 @@ type Cluster struct {
 	network    *redisserver.Network // guarded by mu: created for the cluster, or nil
 	stopped    bool                 // guarded by mu: Stop was called
 	cleaned    bool                 // guarded by mu: a Stop removed everything
+	mended     []string             // guarded by mu: what waitStable mended (see Mended)
+}
+
+// Mended lists, oldest first, each time the harness gave a master back
+// slots that every other node gave it and its own view had lost, a state
+// Redis 7.0 never leaves by itself (see the package doc): when, which
+// node, which slots. Keys the master held in those slots, Redis deleted
+// when it lost them. Run logs the list when the test fails.
+func (c *Cluster) Mended() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.mended)
 }
 
 // Options returns the options the cluster was started with, defaults

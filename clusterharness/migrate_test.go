@@ -192,7 +192,11 @@ func TestMigrationTargetLosesSlot(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotStable, "the cluster mends it on its own: the test shows nothing")
 	assert.Contains(t, err.Error(), "disagree", "the nodes' views of the slot differ")
 
+	require.Empty(t, c.Mended())
 	require.NoError(t, c.waitStable(opCtx(t), expectOwner(to, []int{slot})))
+	mended := c.Mended()
+	require.Len(t, mended, 1)
+	assert.Contains(t, mended[0], fmt.Sprintf("gave %s its slots %d again (error: <nil>)", to.Addr(), slot))
 	assert.Contains(t, to.Slots(), SlotRange{slot, slot})
 	cliCheck(t, c, "reasserted")
 }

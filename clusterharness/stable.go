@@ -173,9 +173,14 @@ func (c *Cluster) wait(ctx context.Context, mend bool, expects ...expectation) e
 		case time.Since(since) >= reclaimAfter:
 			since, failed = time.Now(), ""
 			for n, slots := range lost {
-				if err := reclaim(ctx, n, slots); err != nil {
+				err := reclaim(ctx, n, slots)
+				if err != nil {
 					failed = fmt.Sprintf("giving %s its slots %s again: %v", n.Addr(), formatSlots(slots), err)
 				}
+				c.mu.Lock()
+				c.mended = append(c.mended, fmt.Sprintf("%s: gave %s its slots %s again (error: %v)",
+					time.Now().UTC().Format("15:04:05.000"), n.Addr(), formatSlots(slots), err))
+				c.mu.Unlock()
 			}
 		}
 		if failed != "" {

@@ -89,6 +89,9 @@ func (c *Cluster) logTails(tb testing.TB) {
 	for _, n := range nodes {
 		tb.Logf("clusterharness: node %s (%s): log (last lines):\n\t%s", n.Addr(), n.id, strings.ReplaceAll(logTail(n), "\n", "\n\t"))
 	}
+	if m := c.Mended(); len(m) > 0 {
+		tb.Logf("clusterharness: mended (a master without slots every other node gave it):\n\t%s", strings.Join(m, "\n\t"))
+	}
 }
 
 // withLogTails returns err as a *StartError carrying the end of the log of
