@@ -42,6 +42,12 @@ var (
 	// ErrMigrationFinished: a Migration was used after Finish succeeded or
 	// after Abort.
 	ErrMigrationFinished = errors.New("clusterharness: migration already finished")
+	// ErrMigrationAssigning: Abort of a Migration whose Finish (or
+	// MigrateSlots) failed after it had begun giving the slots to the
+	// target. The target may own them already, with a newer config epoch
+	// than the source's, so no SETSLOT STABLE gives them back: call Finish
+	// (or MigrateSlots with the same arguments) again to complete it.
+	ErrMigrationAssigning = errors.New("clusterharness: migration half given to its target")
 )
 
 // StabilityError reports a wait for stability (WaitStable, or the wait at

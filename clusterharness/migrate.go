@@ -24,6 +24,9 @@ type Migration struct {
 	// orphan: guarded by c.mu; a MigrateSlots that failed left the
 	// migration open, and nobody holds it (BeginMigration hands it over).
 	orphan bool
+	// assigning: guarded by c.mu; finish has begun sending SETSLOT NODE,
+	// so Abort can no longer give the slots back (ErrMigrationAssigning).
+	assigning bool
 }
 
 // migrationState is where a Migration is in its life.
@@ -293,7 +296,10 @@ func (m *Migration) Finish(ctx context.Context) (_ int, err error) {
 // included, so that no node has them migrating or importing any more and
 // they stay with their owner (the source, or the replica that took over
 // from it), then it waits until the cluster is stable. It works whatever
-// step the migration is in, its source or target live or not.
+// step the migration is in, its source or target live or not, up to the
+// point where a Finish (or MigrateSlots) that then failed had begun giving
+// the slots to the target: from there Abort returns ErrMigrationAssigning,
+// and only Finish can complete the migration.
 //
 // Keys already moved (by MoveKeys, or by a Finish or MigrateSlots that
 // failed half-way) stay where they are: on the target, which does not own
@@ -316,7 +322,7 @@ func (m *Migration) Abort(ctx context.Context) (err error) {
 	}
 	defer end(&err)
 	c.mu.Lock()
-	state := m.state
+	state, assigning := m.state, m.assigning
 	var slots []int
 	for _, s := range m.slots {
 		if o := c.migrations[s]; o == nil || o == m {
@@ -332,6 +338,9 @@ func (m *Migration) Abort(ctx context.Context) (err error) {
 	c.mu.Unlock()
 	if state == migrationFinished {
 		return ErrMigrationFinished
+	}
+	if assigning {
+		return fmt.Errorf("%w: slots %s, from %s to %s", ErrMigrationAssigning, formatSlots(m.slots), m.from.Addr(), m.to.Addr())
 	}
 	stable := make([][]any, len(slots))
 	for i, s := range slots {
@@ -368,6 +377,7 @@ func (m *Migration) finish(ctx context.Context) (int, error) {
 	// redirects there with MOVED; then the source; then everyone else.
 	targets := []*Node{m.to, m.from}
 	c.mu.Lock()
+	m.assigning = true
 	for _, n := range c.nodes {
 		if n != m.to && n != m.from && n.liveLocked() && n.role == RoleMaster {
 			targets = append(targets, n)

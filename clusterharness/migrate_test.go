@@ -200,3 +200,24 @@ func TestMigrationTargetLosesSlot(t *testing.T) {
 	assert.Contains(t, to.Slots(), SlotRange{slot, slot})
 	cliCheck(t, c, "reasserted")
 }
+
+// TestAbortAfterAssigningRefused: once a Finish has begun giving the slots
+// to the target (here, as if it had failed right after), Abort cannot give
+// them back and says so; Finish completes the migration. (A Finish failing
+// at that point is not made here: the harness's own steps would have to
+// fail between two nodes.)
+func TestAbortAfterAssigningRefused(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, redisserver.BackendBinary, Options{Replicas: -1})
+	from, to := c.Masters()[0], c.Masters()[1]
+	slot := from.Slots()[0].Start + 7
+	m, err := c.BeginMigration(opCtx(t), from, to, []int{slot})
+	require.NoError(t, err)
+	c.mu.Lock()
+	m.assigning = true
+	c.mu.Unlock()
+	require.ErrorIs(t, m.Abort(opCtx(t)), ErrMigrationAssigning)
+	_, err = m.Finish(opCtx(t))
+	require.NoError(t, err)
+	assert.Same(t, to, c.SlotOwner(slot))
+}
