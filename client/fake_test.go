@@ -49,6 +49,28 @@ func newFake(t *testing.T) (*fakeServer, Config) {
 	return fs, cfg
 }
 
+// newFakes returns a fake server for each address and a Config, seeded
+// with the first, whose Dialer connects to the fake of the address dialled.
+// The fakes do not expect COMMAND unless commands is set on them.
+func newFakes(t *testing.T, addrs ...string) (map[string]*fakeServer, Config) {
+	t.Helper()
+	servers := map[string]*fakeServer{}
+	for _, a := range addrs {
+		servers[a] = &fakeServer{t: t, conns: make(chan *fakeConn, 4), commands: true}
+	}
+	cfg := Config{
+		Endpoints:      addrs[:1],
+		ConnectTimeout: 5 * time.Second,
+		ConnectRetry:   1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			cli, srv := net.Pipe()
+			servers[addr].conns <- &fakeConn{t: t, nc: srv, rd: resp.NewReader(srv, resp.Limits{})}
+			return cli, nil
+		},
+	}
+	return servers, cfg
+}
+
 // accept takes the next dialled connection and answers the handshake the
 // default way: HELLO 3 succeeds, and on the first connection COMMAND is
 // refused (the client falls back to its static table).

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -34,20 +33,8 @@ func (r *oneNodeRouter) Close()               {}
 // transaction had run. A fake server: a real one cannot be made to move the
 // keys between the commands of one write.
 func TestExecAnsweredASK(t *testing.T) {
-	servers := map[string]*fakeServer{
-		"a:6379": {t: t, conns: make(chan *fakeConn, 4)},
-		"b:6379": {t: t, conns: make(chan *fakeConn, 4), commands: true}, // the Mux asks COMMAND once
-	}
-	cfg := Config{
-		Endpoints:      []string{"a:6379"},
-		ConnectTimeout: 5 * time.Second,
-		ConnectRetry:   1,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			cli, srv := net.Pipe()
-			servers[addr].conns <- &fakeConn{t: t, nc: srv, rd: resp.NewReader(srv, resp.Limits{})}
-			return cli, nil
-		},
-	}
+	servers, cfg := newFakes(t, "a:6379", "b:6379")
+	servers["a:6379"].commands = false // the Mux asks COMMAND once, of the first
 	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "a:6379"}, nil })
 	if err != nil {
 		t.Fatal(err)

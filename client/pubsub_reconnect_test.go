@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -52,20 +51,7 @@ func (r *movingRouter) Close()               {}
 // as long as the router did not refresh on its own. Fake servers: a real
 // one cannot be made to lose a slot between two commands.
 func TestPubSubRehomeFollowsMoved(t *testing.T) {
-	servers := map[string]*fakeServer{
-		"a:6379": {t: t, conns: make(chan *fakeConn, 4), commands: true},
-		"b:6379": {t: t, conns: make(chan *fakeConn, 4), commands: true},
-	}
-	cfg := Config{
-		Endpoints:      []string{"a:6379"},
-		ConnectTimeout: 5 * time.Second,
-		ConnectRetry:   1,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			cli, srv := net.Pipe()
-			servers[addr].conns <- &fakeConn{t: t, nc: srv, rd: resp.NewReader(srv, resp.Limits{})}
-			return cli, nil
-		},
-	}
+	servers, cfg := newFakes(t, "a:6379", "b:6379")
 	var router *movingRouter
 	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
 		router = &movingRouter{m: m, owner: "a:6379"}
@@ -271,15 +257,7 @@ func TestPubSubFailedRenewalToldToRouter(t *testing.T) {
 func TestPubSubDialFailureToldOnce(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	addr := srv.Addr() // direct: the dials must be refused, not accepted by a proxy
-	var router *recordingRouter
-	m, err := NewWithRouter(Config{Endpoints: []string{addr}, ConnectRetry: 1, ConnectTimeout: time.Second}, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: addr}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, router := recorded(t, Config{Endpoints: []string{addr}, ConnectRetry: 1, ConnectTimeout: time.Second}, addr)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()

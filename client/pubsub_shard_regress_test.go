@@ -364,21 +364,27 @@ type recordingRouter struct {
 	troubles []error
 }
 
-// fakeRecorded returns a fake server and a Mux on it whose router, a
-// recordingRouter, sends every slot to the fake; the Mux is closed when the
-// test ends.
-func fakeRecorded(t *testing.T) (*fakeServer, *Mux, *recordingRouter) {
+// recorded returns a Mux for cfg whose router, a recordingRouter, sends
+// every slot to addr; the Mux is closed when the test ends.
+func recorded(t *testing.T, cfg Config, addr string) (*Mux, *recordingRouter) {
 	t.Helper()
-	fs, cfg := newFake(t)
 	var router *recordingRouter
 	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: "fake:6379"}}
+		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: addr}}
 		return router, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	return m, router
+}
+
+// fakeRecorded is recorded on a fake server.
+func fakeRecorded(t *testing.T) (*fakeServer, *Mux, *recordingRouter) {
+	t.Helper()
+	fs, cfg := newFake(t)
+	m, router := recorded(t, cfg, "fake:6379")
 	return fs, m, router
 }
 
@@ -400,15 +406,7 @@ func (r *recordingRouter) Trouble(_ *Node, err error) {
 func TestPubSubRehomeWaitIsNotNodeTrouble(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	addr := serverAddr(t, srv)
-	var router *recordingRouter
-	m, err := NewWithRouter(Config{Endpoints: []string{addr}, ConnectTimeout: 2 * time.Second}, func(m *Mux) (Router, error) {
-		router = &recordingRouter{oneNodeRouter: oneNodeRouter{m: m, addr: addr}}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, router := recorded(t, Config{Endpoints: []string{addr}, ConnectTimeout: 2 * time.Second}, addr)
 	ctx := testCtx(t)
 	ps := m.PubSub(PubSubOptions{})
 	defer ps.Close()
