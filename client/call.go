@@ -20,16 +20,16 @@ func newCall(m *Mux, r *request, pin *Node) call {
 //
 // Connection failures are handled by the connections themselves (a failed
 // connection's requests are replayed on the next one, in order, when the
-// retry rules allow: never sent, or safe to send again; see request). Replies saying the command did not
-// run — a redirection (MOVED, ASK) or "not now" (LOADING, TRYAGAIN,
-// CLUSTERDOWN) — are handled by the reader that reads them when the
-// connection is pipelined (Node.turnedAway), so that the command keeps its
-// place before the ones issued after it. The caller's side re-sends the
-// rest of what provably did not run, or cannot run twice: a request that
-// never entered a connection; those same replies when they come from a
-// direct round trip; and, under a sharded router, a request that failed
-// unsent (or safe) with its node, re-routed after the router hears of the
-// trouble. Every re-send but redirections counts against the request's
+// retry rules allow: never sent, or safe to send again; see request). Replies
+// saying the command did not run — a redirection (MOVED, ASK) or "not now"
+// (LOADING, TRYAGAIN, CLUSTERDOWN) — are handled by the reader that reads
+// them when the connection is pipelined (Node.turnedAway), so that the
+// command keeps its place before the ones issued after it. The caller's side
+// re-sends the rest of what provably did not run, or cannot run twice: a
+// request that never entered a connection; those same replies when they come
+// from a direct round trip; and, under a sharded router, a request that
+// failed unsent (or safe) with its node, re-routed after the router hears of
+// the trouble. Every re-send but redirections counts against the request's
 // retry budget; redirections are capped at maxRedirects; ctx bounds it all.
 type call struct {
 	m      *Mux

@@ -23,10 +23,10 @@ const (
 	DefaultDedicatedIdle  = 30 * time.Second
 )
 
-// DialFunc opens a connection to addr ("host:port", or a path when network
-// is "unix"). It is the "connection handler" of Python justredis: use it to
-// dial through a proxy, a tunnel, or an in-memory pipe in tests. The client applies TLS,
-// when configured, on top of the connection it returns.
+// DialFunc opens a connection to addr ("host:port", or a path when network is
+// "unix"). It is the "connection handler" of Python justredis: use it to dial
+// through a proxy, a tunnel, or an in-memory pipe in tests. The client
+// applies TLS, when configured, on top of the connection it returns.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Toggle is a setting that is on or off, with a documented default.

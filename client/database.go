@@ -81,11 +81,11 @@ func (db Database) Number() int { return db.db }
 func (db Database) Mux() *Mux { return db.m }
 
 // Do sends a command and waits for its reply (commandreply in Python
-// justredis). The first argument is the command name. A server error reply is returned as
-// an error (*Error, with its Prefix), alongside the reply value; a null
-// reply is a Value of type resp.TypeNull with a nil error. EVAL and EVAL_RO
-// are run as EVALSHA (see Script), so the script's source is sent once per
-// connection, not with every call.
+// justredis). The first argument is the command name. A server error reply is
+// returned as an error (*Error, with its Prefix), alongside the reply value;
+// a null reply is a Value of type resp.TypeNull with a nil error. EVAL and
+// EVAL_RO are run as EVALSHA (see Script), so the script's source is sent
+// once per connection, not with every call.
 //
 // When ctx ends first, Do returns at once with an error wrapping ctx.Err()
 // (NotExecuted tells whether it was never sent); the reply, if it comes, is

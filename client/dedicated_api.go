@@ -68,11 +68,11 @@ func (n *Node) Dedicated(ctx context.Context, fn func(c *Conn) error) (err error
 // Do sends one command and waits for its reply. Push frames that arrive
 // meanwhile are kept for Receive, except that the reply to a SUBSCRIBE-like
 // command is its first confirmation (a push frame on RESP3; read the others
-// with Receive). A reply malformed in a sound frame (see the package doc)
-// is that command's error alone. Any other failure (or ctx ending) leaves
-// the connection's state unknown: later Sends and Dos fail with ErrConnBroken (a late reply would
-// be taken for theirs), Receive still reads, and the connection is closed
-// when fn returns.
+// with Receive). A reply malformed in a sound frame (see the package doc) is
+// that command's error alone. Any other failure (or ctx ending) leaves the
+// connection's state unknown: later Sends and Dos fail with ErrConnBroken (a
+// late reply would be taken for theirs), Receive still reads, and the
+// connection is closed when fn returns.
 func (c *Conn) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if err := c.Send(ctx, args...); err != nil {
 		return resp.Value{}, err

@@ -62,15 +62,14 @@
 //
 // # Pub/sub and scripts
 //
-// Mux.PubSub gives subscribers that share one pub/sub connection per
-// server, each with its own bounded buffer (a slow one loses messages and
-// is told how many, never stalling others), re-subscribed after a reconnect
-// (with a KindReconnected message, after the messages already buffered).
-// An idle pub/sub connection is checked with a PING, so that a peer gone
-// silent is noticed within 1.5 to 2 SocketTimeouts (see
-// Config.SocketTimeout) rather than when TCP gives up. Script runs Lua by SHA (EVALSHA),
-// loading it when the server does not know it; EVAL through Do is cached
-// the same way.
+// Mux.PubSub gives subscribers that share one pub/sub connection per server,
+// each with its own bounded buffer (a slow one loses messages and is told how
+// many, never stalling others), re-subscribed after a reconnect (with a
+// KindReconnected message, after the messages already buffered). An idle
+// pub/sub connection is checked with a PING, so that a peer gone silent is
+// noticed within 1.5 to 2 SocketTimeouts (see Config.SocketTimeout) rather
+// than when TCP gives up. Script runs Lua by SHA (EVALSHA), loading it when
+// the server does not know it; EVAL through Do is cached the same way.
 //
 // # What the shared connection refuses
 //

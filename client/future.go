@@ -34,10 +34,10 @@ func newFuture(dec DecodeFunc) *Future {
 }
 
 // Reply waits for the reply (calling the future in Python justredis). A
-// server error reply is returned as an error, as by Do. If ctx ends first, the Future settles
-// with that error (NotExecuted tells whether the command never left) and
-// the reply, when it comes, is dropped; a Reply that is not the one waiting
-// for the reply just returns ctx's error.
+// server error reply is returned as an error, as by Do. If ctx ends first,
+// the Future settles with that error (NotExecuted tells whether the command
+// never left) and the reply, when it comes, is dropped; a Reply that is not
+// the one waiting for the reply just returns ctx's error.
 func (f *Future) Reply(ctx context.Context) (resp.Value, error) {
 	select {
 	case <-f.done:

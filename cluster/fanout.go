@@ -50,9 +50,10 @@ type Result struct {
 }
 
 // DoOnMasters runs a command on every master, concurrently
-// (run_commandreply_on_all_masters in Python justredis): FLUSHALL, SCRIPT LOAD, DBSIZE, KEYS...
-// It returns one Result per master, sorted by address; each has its own
-// error. The error return is for failing to learn the masters at all.
+// (run_commandreply_on_all_masters in Python justredis): FLUSHALL, SCRIPT
+// LOAD, DBSIZE, KEYS... It returns one Result per master, sorted by address;
+// each has its own error. The error return is for failing to learn the
+// masters at all.
 func DoOnMasters(ctx context.Context, m *client.Mux, args ...any) ([]Result, error) {
 	masters, err := Masters(ctx, m)
 	if err != nil {

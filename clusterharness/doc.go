@@ -79,15 +79,15 @@
 //
 // # Slot migration
 //
-// MigrateSlots moves slots and their keys the way redis-cli --cluster
-// reshard does (SETSLOT IMPORTING and MIGRATING, GETKEYSINSLOT and MIGRATE
-// until each slot is empty, SETSLOT NODE on the target, the source and the
-// other masters), so clients running meanwhile meet ASK and then MOVED.
-// It returns once every node agrees on the new owner. (Every operation
-// waits for that kind of agreement; when a master's own view lacks slots
-// that every other node gives it, a state Redis 7.0 never leaves, the
-// harness gives them to it again and bumps its epoch, redis-cli --cluster
-// fix's remedy.) BeginMigration, Migration.MoveKeys and Migration.Finish are the same in
+// MigrateSlots moves slots and their keys the way redis-cli --cluster reshard
+// does (SETSLOT IMPORTING and MIGRATING, GETKEYSINSLOT and MIGRATE until each
+// slot is empty, SETSLOT NODE on the target, the source and the other
+// masters), so clients running meanwhile meet ASK and then MOVED. It returns
+// once every node agrees on the new owner. (Every operation waits for that
+// kind of agreement; when a master's own view lacks slots that every other
+// node gives it, a state Redis 7.0 never leaves, the harness gives them to it
+// again and bumps its epoch, redis-cli --cluster fix's remedy.)
+// BeginMigration, Migration.MoveKeys and Migration.Finish are the same in
 // steps, for tests that need a slot held in the migrating state, with some
 // keys moved and others not.
 //
