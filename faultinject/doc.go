@@ -94,8 +94,11 @@
 // the forwarder waits out the delay and half-closes the destination
 // (CloseWrite). The link is torn down when both directions have forwarded
 // their close, on any error (a reset from one side is passed on as a reset
-// to the other), at a LimitData limit, by CutAll, ResetAll, ResetPeer or
-// Close. Close and CutAll wait until the link's goroutines have returned.
+// to the other), by CutAll, ResetAll, ResetPeer or Close. At a LimitData
+// limit the sender's socket is closed and the receiver's half-closed, and
+// the other direction drops what the receiver still sends until it closes
+// (link.endAtLimit). Close and CutAll wait until the link's goroutines
+// have returned.
 //
 // The control sub-package serves the same operations as an HTTP/JSON API,
 // and cmd/faultproxy runs it as a standalone program for tests that are not

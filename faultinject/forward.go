@@ -20,6 +20,8 @@ var (
 	errLinkClosed = errors.New("faultinject: connection closed")
 	// errLimit: a LimitData toxic reached its limit.
 	errLimit = errors.New("faultinject: data limit reached")
+	// errLimited: the other direction reached a limit; drop the rest.
+	errLimited = errors.New("faultinject: the other direction reached a data limit")
 )
 
 // sourceError is a read error from a direction's source socket.
@@ -94,13 +96,21 @@ func (f *forwarder) run(q *chunkQueue) error {
 			return errLinkClosed
 		}
 		switch {
+		case f.l.limited.Load() != 0 && c.err == nil:
+			// The other direction reached a limit: its sender, this
+			// direction's destination, is closed; drop what the receiver
+			// still sends (see link.endAtLimit).
+			q.release(c)
 		case len(c.data) > 0:
 			err := f.forward(c)
 			q.release(c)
-			if err != nil {
+			if err != nil && f.l.limited.Load() == 0 {
 				return err
 			}
 		case errors.Is(c.err, io.EOF):
+			if f.l.limited.Load() != 0 {
+				return nil
+			}
 			return f.forwardClose(c.at)
 		default:
 			return &sourceError{c.err}
@@ -210,18 +220,21 @@ func stale(snap *snapshot) bool {
 }
 
 // waitChange waits until snap is replaced (errChanged) or the link is shut
-// down (errLinkClosed).
+// down (errLinkClosed) or reaches a limit (errLimited).
 func (f *forwarder) waitChange(snap *snapshot) error {
 	select {
 	case <-snap.changed:
 		return errChanged
 	case <-f.l.ctx.Done():
 		return errLinkClosed
+	case <-f.l.limitedCh:
+		return errLimited
 	}
 }
 
 // sleepUntil waits until t. It returns early with errChanged when snap is
-// replaced, or errLinkClosed when the link is shut down.
+// replaced, errLinkClosed when the link is shut down, or errLimited when it
+// reaches a limit.
 func (f *forwarder) sleepUntil(snap *snapshot, t time.Time) error {
 	d := time.Until(t)
 	if d <= 0 {
@@ -236,6 +249,8 @@ func (f *forwarder) sleepUntil(snap *snapshot, t time.Time) error {
 		return errChanged
 	case <-f.l.ctx.Done():
 		return errLinkClosed
+	case <-f.l.limitedCh:
+		return errLimited
 	}
 }
 

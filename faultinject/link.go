@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,13 @@ type link struct {
 	finished chan struct{}      // closed by run when every goroutine of the link has ended
 	timers   sync.WaitGroup     // running or pending ResetPeer callbacks
 
+	// limited is set, once, when a LimitData toxic ends the link: its
+	// direction + 1. From then on the other direction drops what it reads
+	// (see endAtLimit). limitedCh is closed at the same moment, to end
+	// that direction's waits.
+	limited   atomic.Int32
+	limitedCh chan struct{}
+
 	mu     sync.Mutex
 	server net.Conn               // guarded by mu; nil until dialed
 	closed bool                   // guarded by mu; set by shutdown
@@ -57,14 +65,15 @@ type resetTimer struct {
 func newLink(p *Proxy, index uint64, client net.Conn, upstream string) *link {
 	ctx, cancel := context.WithCancel(p.ctx)
 	return &link{
-		p:        p,
-		index:    index,
-		client:   client,
-		upstream: upstream,
-		ctx:      ctx,
-		cancel:   cancel,
-		finished: make(chan struct{}),
-		resets:   make(map[uint64]*resetTimer),
+		p:         p,
+		index:     index,
+		client:    client,
+		upstream:  upstream,
+		ctx:       ctx,
+		cancel:    cancel,
+		finished:  make(chan struct{}),
+		limitedCh: make(chan struct{}),
+		resets:    make(map[uint64]*resetTimer),
 	}
 }
 
@@ -122,6 +131,13 @@ func (l *link) run() {
 
 // finishDirection reacts to the end of one direction's forwarder.
 func (l *link) finishDirection(d Direction, err error) {
+	if l.limited.Load() != 0 {
+		// The other direction reached a limit and this one was draining
+		// the receiver: it has closed its side (or failed), so the link
+		// can go.
+		l.shutdown(closeNormal)
+		return
+	}
 	resetSrc, resetDst := closeResetClient, closeResetServer
 	if d == Downstream {
 		resetSrc, resetDst = closeResetServer, closeResetClient
@@ -133,7 +149,7 @@ func (l *link) finishDirection(d Direction, err error) {
 		// the link down.
 	case errors.Is(err, errLimit):
 		l.p.logf("faultinject %s: conn %d: %s data limit reached, closing", l.p.addr, l.index, d)
-		l.shutdown(closeNormal)
+		l.endAtLimit(d)
 	case errors.As(err, &se) && isReset(err):
 		// The source reset its connection: reset the destination too.
 		l.shutdown(resetDst)
@@ -143,6 +159,50 @@ func (l *link) finishDirection(d Direction, err error) {
 	default:
 		l.shutdown(closeNormal)
 	}
+}
+
+// limitLinger bounds how long a link that reached a LimitData limit waits
+// for the receiver to close its side (see endAtLimit).
+const limitLinger = 2 * time.Second
+
+// endAtLimit ends the link after direction d's LimitData limit, so that
+// d's receiver gets exactly the bytes let through and then end of file.
+// Closing its socket at once would not do that: whatever the receiver
+// sends meanwhile (a client's next pipelined command, say) would sit
+// unread in the proxy's socket, and closing a socket with unread data
+// sends an RST, which throws away the bytes not yet delivered. So the
+// sender's socket is closed at once, the receiver's is half-closed (end
+// of file after the bytes already written), and the other direction
+// reads and drops what the receiver sends until it closes its side; then,
+// or after limitLinger, or at the link's shutdown, both are closed.
+func (l *link) endAtLimit(d Direction) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	src, dst := l.client, l.server
+	if d == Downstream {
+		src, dst = l.server, l.client
+	}
+	tc, ok := dst.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		l.mu.Unlock()
+		l.shutdown(closeNormal)
+		return
+	}
+	_ = src.Close()
+	l.limited.Store(int32(d) + 1)
+	close(l.limitedCh)
+	l.mu.Unlock()
+
+	t := time.NewTimer(limitLinger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-l.ctx.Done():
+	}
+	l.shutdown(closeNormal)
 }
 
 // shutdown closes both sockets (how says which one gets an RST) and stops

@@ -74,7 +74,11 @@ type Slicer struct {
 
 // LimitData closes the connection, both sides, as soon as Bytes bytes have
 // passed this toxic in its direction: the receiver gets exactly the first
-// Bytes bytes and then end of file. The count is kept per connection and
+// Bytes bytes and then end of file, and the sender's side is closed at once.
+// Until the receiver closes its side too (or for 2 s at most), the proxy
+// reads and drops what it still sends, such as a client's next pipelined
+// command: closing a socket with unread bytes would send a reset and lose
+// the bytes not yet delivered. The count is kept per connection and
 // direction, survives UpdateToxic, and starts again at zero for a toxic that
 // is removed and added again. With Bytes 0 the connection is closed when its
 // first byte in that direction arrives.

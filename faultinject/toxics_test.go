@@ -194,6 +194,62 @@ func TestLimitData(t *testing.T) {
 	}
 }
 
+// TestLimitDataReceiverKeepsWriting checks that the receiver gets exactly
+// the bytes let through, then end of file, also when it keeps writing after
+// the limit (a client sending its next pipelined command while a reply is
+// cut): the proxy must not close a socket holding the receiver's unread
+// bytes, since that sends an RST and drops what is not yet delivered.
+func TestLimitDataReceiverKeepsWriting(t *testing.T) {
+	t.Parallel()
+	const limit = 200_000
+	t.Run("downstream", func(t *testing.T) {
+		t.Parallel()
+		payload := randomBytes(t, 2*limit)
+		srv := startServer(t, func(c net.Conn) {
+			_, _ = c.Write(payload)
+			_, _ = readAll(c)
+		})
+		p := newTestProxy(t, srv.addr())
+		require.NoError(t, p.AddToxic("cut", Downstream, LimitData{Bytes: limit}, 1))
+		c := dial(t, p.Addr())
+		eventually(t, "the limit written", func() bool { return p.Stats().Downstream.Written == limit })
+		for range 10 {
+			_, err := c.Write([]byte("PING\r\n")) // the client's next requests
+			require.NoError(t, err)
+		}
+		data, err := readAll(c)
+		require.ErrorIs(t, err, io.EOF)
+		require.Equal(t, limit, len(data))
+		require.Equal(t, string(payload[:limit]), string(data))
+		require.NoError(t, c.Close())
+		eventually(t, "connection gone", func() bool { return p.Conns() == 0 })
+	})
+	t.Run("upstream", func(t *testing.T) {
+		t.Parallel()
+		got := make(chan []byte, 1)
+		srv := startServer(t, func(c net.Conn) {
+			go func() { // replies all along, also after the limit
+				for {
+					if _, err := c.Write([]byte("+OK\r\n")); err != nil {
+						return
+					}
+				}
+			}()
+			data, _ := readAll(c)
+			got <- data
+		})
+		p := newTestProxy(t, srv.addr())
+		require.NoError(t, p.AddToxic("cut", Upstream, LimitData{Bytes: limit}, 1))
+		c := dial(t, p.Addr())
+		payload := randomBytes(t, 2*limit)
+		go func() { _, _ = c.Write(payload) }() // fails once the proxy closes
+		data := recv(t, got)
+		require.Equal(t, limit, len(data))
+		require.Equal(t, string(payload[:limit]), string(data))
+		eventually(t, "connection gone", func() bool { return p.Conns() == 0 })
+	})
+}
+
 func TestLimitDataUpdated(t *testing.T) {
 	t.Parallel()
 	p := newTestProxy(t, startEcho(t).addr())
