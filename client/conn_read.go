@@ -204,6 +204,16 @@ func framedType(err error) resp.Type {
 	return 0
 }
 
+// replyError is err when err is a server's error reply as the caller got
+// it (a *resp.Error, not wrapped), and nil for anything else. Not through
+// wrapping, unlike resp.ErrorPrefix: a connection failure may wrap a
+// reply (ErrAuth wraps WRONGPASS, a refused SELECT its refusal), and it
+// says nothing of the command.
+func replyError(err error) *resp.Error {
+	e, _ := err.(*resp.Error)
+	return e
+}
+
 // readError describes why the reader stopped.
 func readError(err error) error {
 	switch {

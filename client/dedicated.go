@@ -148,6 +148,9 @@ func (dc *dconn) roundTrip(ctx context.Context, buf []byte, n int, timeout time.
 	if err := ctx.Err(); err != nil {
 		return nil, NotSent, err
 	}
+	if dc.closed() {
+		return nil, NotSent, ErrClosed
+	}
 	nc := dc.rc.nc
 	deadline, ok := ctx.Deadline()
 	if timeout > 0 && (!ok || time.Until(deadline) > timeout) {
@@ -178,6 +181,10 @@ func (dc *dconn) roundTrip(ctx context.Context, buf []byte, n int, timeout time.
 	}
 	return out, MaybeSent, nil
 }
+
+// closed reports whether the Mux has closed: nothing more may be written
+// (the interrupt Close sets may lose the race with a write about to start).
+func (dc *dconn) closed() bool { return dc.closing != nil && dc.closing.Err() != nil }
 
 // interruptible makes ctx's end, or the Mux's closing, interrupt I/O on dc
 // (by a deadline in the past); the returned func undoes it. If the interrupt
@@ -219,7 +226,7 @@ func (dc *dconn) alive() bool {
 // ioErr explains a failed round trip: the caller's ctx if it ended, the
 // Mux's closing, else the connection error.
 func (dc *dconn) ioErr(ctx context.Context, op string, err error) error {
-	if dc.closing != nil && dc.closing.Err() != nil && ctx.Err() == nil {
+	if dc.closed() && ctx.Err() == nil {
 		return ErrClosed
 	}
 	if ctxErr := ctxEnded(ctx); ctxErr != nil && (isTimeout(err) || ctx.Err() != nil) {

@@ -105,7 +105,10 @@ func (c *Conn) Send(ctx context.Context, args ...any) error {
 		return &CommandError{Err: ErrEmptyCommand}
 	}
 	if c.broken != nil {
-		return &RequestError{Addr: c.dc.rc.addr, Exec: NotSent, Err: fmt.Errorf("%w (the earlier failure: %v)", ErrConnBroken, c.broken)}
+		return brokenErr(c.dc.rc.addr, c.broken)
+	}
+	if c.dc.closed() {
+		return &RequestError{Addr: c.dc.rc.addr, Exec: NotSent, Err: ErrClosed}
 	}
 	db := Database{m: c.m}
 	buf, err := db.encode(nil, args)
@@ -335,7 +338,9 @@ func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []str
 		tx.multi.settleAll(err)
 		return nil, err
 	}
-	clean = true // EXEC (or its abort) ends both MULTI and WATCH
+	// EXEC (or its abort) ends both MULTI and WATCH; not when MULTI was
+	// refused: then WATCH is still on (unwatch, deferred, clears it).
+	clean = len(replies) > 0 && !replies[0].IsError()
 	return nil, tx.multi.finish(replies)
 }
 
@@ -386,7 +391,9 @@ func txRefused(name string) bool {
 // unusable.
 func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int, timeout time.Duration) ([]resp.Value, error) {
 	if tx.err != nil {
-		return nil, tx.err
+		// Not tx.err itself: it would say that this command, too, may
+		// have run, and, say, timed out under a ctx that is still live.
+		return nil, brokenErr(tx.dc.rc.addr, tx.err)
 	}
 	vs, exec, err := tx.dc.roundTrip(ctx, buf, n, timeout)
 	if err != nil {
@@ -394,6 +401,12 @@ func (tx *Tx) roundTrip(ctx context.Context, buf []byte, n int, timeout time.Dur
 		return nil, tx.err
 	}
 	return vs, nil
+}
+
+// brokenErr is the error of a command not sent on a Conn or Tx because of
+// an earlier failure on it.
+func brokenErr(addr string, earlier error) error {
+	return &RequestError{Addr: addr, Exec: NotSent, Err: fmt.Errorf("%w (the earlier failure: %v)", ErrConnBroken, earlier)}
 }
 
 // unwatch clears the connection's WATCH; it reports success.

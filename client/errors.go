@@ -42,6 +42,13 @@ var (
 	// ErrTxAborted: EXEC refused the transaction (EXECABORT) because a
 	// command in it was rejected when queued.
 	ErrTxAborted = errors.New("client: transaction aborted")
+	// ErrTxNotAtomic: the server refused MULTI (an ACL rule denying it,
+	// say), so it ran the transaction's commands one by one as they came,
+	// outside any transaction, and refused EXEC. Each Future holds its
+	// command's own reply; the error wraps MULTI's refusal. The commands
+	// ran: neither NotExecuted nor MaybeExecuted, and a retry runs them
+	// again.
+	ErrTxNotAtomic = errors.New("client: MULTI refused: the commands ran one by one, outside a transaction")
 	// ErrTxNotExecuted: the transaction's future was read before Exec, or
 	// after Discard; or Exec was called again, or after Discard.
 	ErrTxNotExecuted = errors.New("client: transaction not executed")
@@ -54,11 +61,13 @@ var (
 	ErrCrossSlot = errors.New("keys in different hash slots")
 	// ErrConnDone: a Conn (or Tx) was used after its function returned.
 	ErrConnDone = errors.New("client: dedicated connection used after its function returned")
-	// ErrConnBroken: a command was sent on a Conn after an earlier one
-	// failed or was abandoned (its ctx ended) on it; the late reply could be
-	// taken for the new command's, so nothing more is sent (Receive still
-	// reads). Its message names the earlier failure; it does not wrap it,
-	// so that a later Do with a live ctx does not look like a timeout.
+	// ErrConnBroken: a command was sent on a Conn, or on a Watch's Tx (or
+	// Watch came to send EXEC), after an earlier one failed or was
+	// abandoned (its ctx ended) on it. The late reply could be taken for
+	// the new command's, so nothing more is sent (NotSent; a Conn's
+	// Receive still reads). Its message names the earlier failure; it does
+	// not wrap it, so that a later Do with a live ctx does not look like a
+	// timeout.
 	ErrConnBroken = errors.New("client: dedicated connection out of step after an earlier failure")
 )
 
@@ -122,6 +131,9 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // MASTERDOWN: returned once the retry budget is spent); or a transaction did
 // not run (ErrTxFailed, ErrTxAborted). Retrying it cannot apply it twice.
 func NotExecuted(err error) bool {
+	if errors.Is(err, ErrTxNotAtomic) {
+		return false // whatever MULTI's refusal, which it wraps, says
+	}
 	var re *RequestError
 	if errors.As(err, &re) {
 		return re.Exec == NotSent

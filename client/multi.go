@@ -98,8 +98,10 @@ func (tx *Multi) route(ci *CommandInfo, args []any) error {
 // whether it may have run), or an encoding error; ErrTxNotExecuted when
 // called again, or after Discard. When it ran, Exec returns nil and each
 // Future holds its command's reply, which may itself be a server error (a
-// command that failed inside the transaction). An empty transaction sends
-// nothing and returns nil. A reply the server sent malformed (see the
+// command that failed inside the transaction). When the server refused
+// MULTI itself, it ran the commands one by one, not as a transaction:
+// Exec returns ErrTxNotAtomic, and each Future holds its command's reply.
+// An empty transaction sends nothing and returns nil. A reply the server sent malformed (see the
 // package doc) fails Exec and every Future with its protocol error, even
 // though the transaction may have run.
 func (tx *Multi) Exec(ctx context.Context) error {
@@ -202,8 +204,8 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 	cl := call{m: tx.db.m, r: r, node: node, pinned: pinned, noRedirect: true,
 		collect: func(r *request) { replies = append(replies, r.replies...) }}
 	cl.send(ctx)
-	if _, err := cl.result(ctx); err != nil && resp.ErrorPrefix(err) == "" {
-		return nil, err // the connection failed or ctx ended
+	if _, err := cl.result(ctx); err != nil && replyError(err) == nil {
+		return nil, err // the connection failed (or failed to come up), or ctx ended
 	}
 	clear(tx.loadErr)
 	if len(replies) >= len(tx.scripts) {
@@ -215,7 +217,7 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 				tx.loadErr[s.sha] = e
 				continue
 			}
-			node.scripts.remember(s.sha)
+			cl.node.scripts.remember(s.sha) // where it went: a re-send may re-route
 		}
 		replies = replies[len(tx.scripts):]
 	}
@@ -310,9 +312,13 @@ func (tx *Multi) finish(replies []resp.Value) error {
 		return err
 	}
 	if e := replies[0].Err(); e != nil {
-		err := fmt.Errorf("%w: MULTI: %w", ErrTxAborted, e)
-		tx.settleAll(err)
-		return err
+		// MULTI refused: the server ran each command as it came, and
+		// refused EXEC ("without MULTI"); the replies are the commands'.
+		for i, f := range tx.futures {
+			v := replies[i+1]
+			f.settle(v, tx.scriptErr(f, v.Err()))
+		}
+		return fmt.Errorf("%w: MULTI: %w", ErrTxNotAtomic, e)
 	}
 	exec := replies[n+1]
 	switch {

@@ -144,7 +144,7 @@ func keysOf[A any](ctx context.Context, m *Mux, ci *CommandInfo, args []A, text 
 	}
 	v, err := m.Database(0).With(Retries(1)).Do(ctx, getkeys...)
 	if err != nil {
-		if resp.ErrorPrefix(err) != "" {
+		if replyError(err) != nil {
 			return nil, nil // the server finds no keys (or rejects the command: it will say so when run)
 		}
 		return nil, err

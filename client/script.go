@@ -103,13 +103,14 @@ func (s *Script) run(ctx context.Context, db Database, cmd string, keys []string
 		// gave it, which a redirection may have made another than n (the
 		// importing node of a migrating slot, after ASK): the next try
 		// loads the script wherever it goes.
-		if resp.ErrorPrefix(err) == "NOSCRIPT" && try == 0 {
+		if e := replyError(err); e != nil && e.Prefix == "NOSCRIPT" && try == 0 {
 			at.scripts.forget(s.sha)
 			noScript = true
 			continue
 		}
-		if err == nil || resp.ErrorPrefix(err) != "" {
-			// The server has it now (a script error is still an answer).
+		if err == nil || replyError(err) != nil {
+			// The server has it now (a script error is still an answer;
+			// a connection failure that wraps one is not).
 			at.scripts.remember(s.sha)
 		}
 		return v, err
@@ -144,9 +145,11 @@ func (s *Script) send(ctx context.Context, db Database, n *Node, pinned bool, cm
 	}}
 	cl.send(ctx)
 	v, err := cl.result(ctx)
-	if loadErr != nil {
+	if e := replyError(err); loadErr != nil && e != nil && e.Prefix == "NOSCRIPT" {
 		return resp.Value{}, cl.node, loadErr // a compile error: say that, not NOSCRIPT
 	}
+	// SCRIPT LOAD may fail while EVALSHA runs (the server knew the script,
+	// and an ACL denies SCRIPT LOAD): the script's own reply is the answer.
 	return v, cl.node, err
 }
 

@@ -1,0 +1,189 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/justredis/justredis/redisserver"
+	"github.com/justredis/justredis/resp"
+)
+
+// A connection that fails to come up with a server's reply inside its error
+// (ErrAuth wraps WRONGPASS) is a connection failure for Exec too: it was
+// taken for the transaction's own reply and Exec said "0 replies to a
+// transaction of 1 commands", neither ErrAuth nor NotExecuted.
+func TestExecConnectionFailureWrappingAReply(t *testing.T) {
+	srv := startServer(t, redisserver.Options{Password: "s3cret"})
+	ctx := testCtx(t)
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Password: "wrong"})
+	tx := m.Database(0).Multi()
+	f := tx.Command("INCR", "n")
+	err := tx.Exec(ctx)
+	if !errors.Is(err, ErrAuth) || !NotExecuted(err) {
+		t.Fatalf("Exec = %v (ErrAuth %v, NotExecuted %v), want ErrAuth, not executed", err, errors.Is(err, ErrAuth), NotExecuted(err))
+	}
+	if _, ferr := f.Reply(ctx); !errors.Is(ferr, ErrAuth) {
+		t.Fatalf("the future's error = %v, want ErrAuth", ferr)
+	}
+}
+
+// A user may run EVALSHA but not SCRIPT LOAD (an administrator loaded the
+// scripts). The first run on a connection pipelines SCRIPT LOAD and
+// EVALSHA: the load is refused, the script runs, and its reply is the
+// answer, not the load's refusal (which read as "ran and failed").
+func TestScriptLoadRefusedButScriptRan(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	admin := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	s := NewScript("return redis.call('INCR', KEYS[1])")
+	mustDo(t, admin, "SCRIPT", "LOAD", s.Source())
+	mustDo(t, admin, "ACL", "SETUSER", "app", "on", "nopass", "~*", "+@all", "-script|load")
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Username: "app"}).Database(0)
+
+	v, err := s.Run(ctx, db, []string{"n"})
+	if err != nil || v.Int != 1 {
+		t.Fatalf("Run = %v, %v; want 1, nil (the script ran)", v, err)
+	}
+	// EVAL goes the same way.
+	v, err = db.Do(ctx, "EVAL", s.Source(), 1, "n")
+	if err != nil || v.Int != 2 {
+		t.Fatalf("EVAL = %v, %v; want 2, nil", v, err)
+	}
+	// A script the server does not know still says why it could not be
+	// loaded.
+	_, err = NewScript("return 7").Run(ctx, db, nil)
+	if resp.ErrorPrefix(err) != "NOPERM" {
+		t.Fatalf("an unknown script whose load is refused: %v, want the NOPERM refusal", err)
+	}
+}
+
+// A server that refuses MULTI runs the commands that follow one by one, and
+// refuses EXEC ("without MULTI"). Exec said ErrTxNotAtomic, which NotExecuted
+// calls "did not run", and the futures never saw the commands' replies: a
+// caller retrying would run the writes twice.
+func TestMultiRefusedCommandsRanOneByOne(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	admin := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	mustDo(t, admin, "ACL", "SETUSER", "app", "on", "nopass", "~*", "+@all", "-multi")
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Username: "app", MaxDedicated: 1}).Database(0)
+
+	check := func(what string, err error, f *Future, want int64) {
+		t.Helper()
+		var e *resp.Error
+		if !errors.Is(err, ErrTxNotAtomic) || NotExecuted(err) || MaybeExecuted(err) || !errors.As(err, &e) || e.Prefix != "NOPERM" {
+			t.Fatalf("%s = %v (NotExecuted %v, MaybeExecuted %v), want ErrTxNotAtomic wrapping MULTI's NOPERM",
+				what, err, NotExecuted(err), MaybeExecuted(err))
+		}
+		if n, err := Int64(f.Reply(ctx)); err != nil || n != want {
+			t.Fatalf("%s: the future = %d, %v; want the command's own reply %d", what, n, err, want)
+		}
+		if n, _ := Int64(admin.Do(ctx, "GET", "n")); n != want {
+			t.Fatalf("%s: n = %d on the server, want %d", what, n, want)
+		}
+	}
+
+	tx := db.Multi()
+	f := tx.Command("INCR", "n")
+	check("Exec", tx.Exec(ctx), f, 1)
+
+	err := db.Watch(ctx, []string{"n"}, func(tx *Tx) error {
+		f = tx.Command("INCR", "n")
+		return nil
+	})
+	check("Watch", err, f, 2)
+
+	// WATCH n outlived that EXEC ("without MULTI") and n changed: left on
+	// the connection (MaxDedicated 1: the next Watch gets it), it would
+	// fail the next transaction, which watches another key.
+	mustDo(t, admin, "ACL", "SETUSER", "app", "+multi")
+	err = db.Watch(ctx, []string{"other"}, func(tx *Tx) error {
+		f = tx.Command("INCR", "other")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the next Watch, on another key: %v (the refused one's WATCH was left on the connection)", err)
+	}
+}
+
+// Commands on a dedicated connection are not written once the Mux is
+// closed: Close's interrupt of the connection could lose the race with a
+// write about to start, and 17 of 20 such EXECs ran after Close returned,
+// reported "maybe executed".
+func TestDedicatedNotSentAfterClose(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	addr := serverAddr(t, srv)
+	for range 20 {
+		m, err := New(Config{Endpoints: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Database(0).Watch(ctx, []string{"n"}, func(tx *Tx) error {
+			_ = m.Close()
+			tx.Command("INCR", "n")
+			return nil
+		})
+		if !errors.Is(err, ErrClosed) || !NotExecuted(err) {
+			t.Fatalf("Watch's EXEC after Close: %v, want ErrClosed, not sent", err)
+		}
+	}
+	m, err := New(Config{Endpoints: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Dedicated(ctx, func(c *Conn) error {
+		_ = m.Close()
+		_, err := c.Do(ctx, "INCR", "n")
+		return err
+	})
+	if !errors.Is(err, ErrClosed) || !NotExecuted(err) {
+		t.Fatalf("Conn.Do after Close: %v, want ErrClosed, not sent", err)
+	}
+	if v, err := srv.Do(ctx, "GET", "n"); err != nil || !v.IsNull() {
+		t.Fatalf("n = %v, %v on the server: a command ran after Close", v, err)
+	}
+}
+
+// After a command on a Watch's Tx failed (here its ctx ended) and fn went
+// on, Watch does not send EXEC, and says so: NotSent, ErrConnBroken. It
+// returned the earlier failure itself, "maybe executed" with a deadline
+// error although its own ctx was live.
+func TestWatchAfterAFailedDoSaysNotSent(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	var doErr error
+	var f *Future
+	err := db.Watch(ctx, []string{"n"}, func(tx *Tx) error {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		_, doErr = tx.Do(short, "BLPOP", "empty", 0) // times out; fn goes on
+		f = tx.Command("INCR", "n")
+		return nil
+	})
+	if !errors.Is(doErr, context.DeadlineExceeded) {
+		t.Fatalf("the BLPOP: %v, want its deadline", doErr)
+	}
+	if !errors.Is(err, ErrConnBroken) || !NotExecuted(err) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Watch = %v, want ErrConnBroken, not sent, not a deadline", err)
+	}
+	if _, ferr := f.Reply(ctx); !errors.Is(ferr, ErrConnBroken) {
+		t.Fatalf("the future: %v, want ErrConnBroken", ferr)
+	}
+	if v, err := srv.Do(ctx, "GET", "n"); err != nil || !v.IsNull() {
+		t.Fatalf("n = %v, %v on the server, want no EXEC", v, err)
+	}
+}
+
+// mustDo runs a command that the test needs to succeed.
+func mustDo(t *testing.T, db Database, args ...any) resp.Value {
+	t.Helper()
+	v, err := db.Do(testCtx(t), args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return v
+}
