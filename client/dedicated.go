@@ -294,6 +294,24 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 					continue
 				}
 			}
+			switch e.Prefix {
+			case "LOADING", "TRYAGAIN", "CLUSTERDOWN":
+				// "Not now": the command did not run. Pause and re-send,
+				// within the retry budget, as call.again does.
+				if attempts > r.retries || ctx.Err() != nil {
+					break
+				}
+				if e.Prefix != "LOADING" {
+					m.router.Trouble(node, e)
+				}
+				if e.Prefix == "CLUSTERDOWN" && pin == nil {
+					node = nil // the slot may have a new owner by then
+				}
+				if sleepCtx(ctx, notNowPause(e.Prefix)) == nil {
+					asking = false
+					continue
+				}
+			}
 			return v, e
 		}
 		sharded := pin == nil && m.router.Sharded()

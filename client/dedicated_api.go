@@ -345,7 +345,10 @@ func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []str
 }
 
 // Do runs a command now on the transaction's connection (typically a read of
-// a watched key) and returns its reply.
+// a watched key) and returns its reply. It refuses (ErrNotAllowed, nothing
+// sent) the commands Watch runs itself (WATCH, MULTI, EXEC, SELECT...) and
+// those that would turn the connection into a stream (SUBSCRIBE and the
+// like, MONITOR, SYNC).
 func (tx *Tx) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if tx.dc == nil {
 		return resp.Value{}, ErrConnDone
@@ -356,6 +359,9 @@ func (tx *Tx) Do(ctx context.Context, args ...any) (resp.Value, error) {
 	if name, _ := argString(args[0]); txRefused(name) {
 		return resp.Value{}, &CommandError{Command: name, Err: ErrNotAllowed,
 			Reason: "Watch manages WATCH, MULTI and EXEC itself; queue commands with Tx.Command"}
+	} else if txStreams(name) {
+		return resp.Value{}, &CommandError{Command: name, Err: ErrNotAllowed,
+			Reason: "it would turn Watch's connection into a stream of pushes; use Subscribe, or Dedicated"}
 	}
 	buf, err := tx.db.encode(nil, args)
 	if err != nil {
@@ -381,6 +387,18 @@ func (tx *Tx) Command(args ...any) *Future {
 func txRefused(name string) bool {
 	switch strings.ToLower(name) {
 	case "multi", "exec", "discard", "watch", "unwatch", "select", "reset", "hello", "auth":
+		return true
+	}
+	return false
+}
+
+// txStreams reports whether a command would leave the connection sending
+// what nobody asked for (subscriptions, MONITOR, replication), which
+// Watch's clean-up (UNWATCH) would not undo.
+func txStreams(name string) bool {
+	switch strings.ToLower(name) {
+	case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+		"monitor", "sync", "psync":
 		return true
 	}
 	return false

@@ -44,17 +44,8 @@ func (f *Future) Reply(ctx context.Context) (resp.Value, error) {
 		return f.value, f.err
 	default:
 	}
-	switch {
-	case f.tx != nil:
+	if f.tx != nil {
 		return resp.Value{}, ErrTxNotExecuted // settled by Exec, which has not run
-	case f.cancel != nil:
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			f.cancel(ctx.Err()) // closes its dedicated connection; it may have run
-			<-f.done
-		}
-		return f.value, f.err
 	}
 	f.mu.Lock()
 	if f.owner {
@@ -68,6 +59,15 @@ func (f *Future) Reply(ctx context.Context) (resp.Value, error) {
 	}
 	f.owner = true
 	f.mu.Unlock()
+	if f.cancel != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			f.cancel(ctx.Err()) // closes its dedicated connection; it may have run
+			<-f.done
+		}
+		return f.value, f.err
+	}
 	v, err := f.call.result(ctx)
 	f.call = call{}
 	f.settle(v, err)

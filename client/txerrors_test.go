@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -186,4 +187,95 @@ func mustDo(t *testing.T, db Database, args ...any) resp.Value {
 		t.Fatalf("%v: %v", args, err)
 	}
 	return v
+}
+
+// A blocking command's Future, like any other, is settled by the ctx of the
+// Reply waiting for it, not by that of a concurrent Reply: a second
+// caller's short ctx cancelled the BLPOP for the first.
+func TestBlockingFutureNotCancelledByAnotherReply(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	f := db.Command(ctx, "BLPOP", "list", 0)
+	got := make(chan error, 1)
+	go func() {
+		v, err := f.Reply(ctx)
+		if err == nil && (len(v.Elems) != 2 || v.Elems[1].Str != "x") {
+			err = fmt.Errorf("reply %v, want [list x]", v)
+		}
+		got <- err
+	}()
+	waitFor(t, "the first Reply to wait", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.owner
+	})
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Reply(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the second Reply: %v, want its own deadline", err)
+	}
+	mustDo(t, db, "RPUSH", "list", "x")
+	if err := <-got; err != nil {
+		t.Fatalf("the first Reply: %v, want the pushed element", err)
+	}
+}
+
+// A blocking command answered "not now" (LOADING, TRYAGAIN) did not run: it
+// is re-sent after the pause, within the retry budget, as on the shared
+// connection; it used to be returned to the caller at once.
+func TestFakeBlockingRetriesNotNow(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	ch := goDo(ctx, m.Database(0), "BLPOP", "list", "0")
+	fs.commands = true // a dedicated connection does not ask COMMAND
+	fc := fs.accept()
+	for _, notNow := range []string{"-LOADING Redis is loading the dataset in memory\r\n", "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"} {
+		fc.expect("BLPOP", "list", "0")
+		fc.write([]byte(notNow))
+	}
+	fc.expect("BLPOP", "list", "0") // the same connection, back from the pool
+	fc.write([]byte("*2\r\n$4\r\nlist\r\n$1\r\nx\r\n"))
+	if r := wait(t, ch); r.err != nil || len(r.v.Elems) != 2 || r.v.Elems[1].Str != "x" {
+		t.Fatalf("got %v, %v; want [list x] after two pauses", r.v, r.err)
+	}
+
+	// Without a retry budget the caller gets the reply.
+	ch = goDo(ctx, m.Database(0).With(Retries(0)), "BLPOP", "list", "0")
+	fc.expect("BLPOP", "list", "0")
+	fc.write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+	if r := wait(t, ch); resp.ErrorPrefix(r.err) != "LOADING" || !NotExecuted(r.err) {
+		t.Fatalf("got %v, %v; want LOADING", r.v, r.err)
+	}
+	fs.noDial("a blocking command's retry dialled again")
+}
+
+// A Watch's Tx refuses the commands that would leave its connection
+// streaming pushes, which Watch's clean-up (UNWATCH) does not undo.
+func TestTxRefusesStreamingCommands(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, MaxDedicated: 1}).Database(0)
+	for _, args := range [][]any{{"SUBSCRIBE", "ch"}, {"psubscribe", "c*"}, {"MONITOR"}, {"WATCH", "k"}} {
+		err := db.Watch(ctx, []string{"k"}, func(tx *Tx) error {
+			_, err := tx.Do(ctx, args...)
+			return err
+		})
+		if !errors.Is(err, ErrNotAllowed) || !NotExecuted(err) {
+			t.Fatalf("%v in a Watch: %v, want ErrNotAllowed", args, err)
+		}
+	}
+	// The connection is still a plain one.
+	err := db.Watch(ctx, []string{"k"}, func(tx *Tx) error {
+		tx.Command("SET", "k", "v")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a Watch after them: %v", err)
+	}
 }
