@@ -35,7 +35,10 @@ func (p *Proxy) RefuseNew(refuse bool) error {
 		done := p.lnDone
 		p.mu.Unlock()
 		<-done
-		p.logf("faultinject %s: refusing new connections", p.addr)
+		if p.afterWait != nil {
+			p.afterWait()
+		}
+		p.logLive("faultinject %s: refusing new connections", p.addr)
 		return nil
 	}
 	defer p.mu.Unlock()

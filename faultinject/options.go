@@ -8,8 +8,9 @@ const DefaultSeed int64 = 1
 // Logger receives one line per notable proxy event (connection accepted or
 // closed, upstream dial failure, toxic fired). Its signature matches
 // testing.T.Logf, so WithLogger(t.Logf) works; a Logger must be safe for
-// concurrent use. Close waits for every goroutine of the proxy, so a Logger
-// is never called after Close has returned.
+// concurrent use, and must not call the proxy's methods: some events are
+// logged while the proxy's lock is held. A Logger is never called after
+// Close has returned.
 type Logger func(format string, args ...any)
 
 // Option configures a Proxy in New.

@@ -38,6 +38,11 @@ type Proxy struct {
 	conns     map[*link]struct{} // guarded by mu; links not yet finished
 	nextIndex uint64             // guarded by mu; index of the next accepted connection
 	closed    bool               // guarded by mu
+
+	// afterWait, when not nil, is called by cutAll and RefuseNew(true)
+	// after their wait and before they log. Tests only: set before the
+	// calls, it lets a test close the proxy at that moment.
+	afterWait func()
 }
 
 // New starts a proxy listening on listen (host:port; port 0 picks a free
@@ -134,16 +139,36 @@ func (p *Proxy) cutAll(how closeHow) {
 	for _, l := range links {
 		<-l.finished
 	}
+	if p.afterWait != nil {
+		p.afterWait()
+	}
 	if len(links) > 0 {
-		p.logf("faultinject %s: cut %d connection(s)", p.addr, len(links))
+		p.logLive("faultinject %s: cut %d connection(s)", p.addr, len(links))
+	}
+}
+
+// logLive logs an event of a call that logs on its caller's goroutine after
+// a wait without p.mu (cutAll, RefuseNew), that is outside the goroutines
+// Close waits for: it logs under p.mu and only while the proxy is not
+// closed, so that the Logger is never called once Close has returned.
+func (p *Proxy) logLive(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.logf(format, args...)
 	}
 }
 
 // Pause stops forwarding bytes in both directions on every connection, open
 // or future, without closing anything: bytes read by the proxy are held
 // (and, once the proxy holds 8 MiB per connection and direction, the senders
-// are blocked by TCP flow control). Closes are held too. Resume forwards everything held,
-// in order.
+// are blocked by TCP flow control). An orderly close (end of file) from
+// either side is held too, behind the bytes before it. Resume forwards
+// everything held, in order. Only the orderly close is held: a reset or
+// read error on either side (which waits only behind bytes that side sent
+// before it), a failed write, a ResetPeer toxic's timeout, CutAll, ResetAll
+// and Close tear the connection down even while paused, and the bytes held
+// for it are dropped.
 func (p *Proxy) Pause() { p.setPaused(true) }
 
 // Resume undoes Pause.

@@ -124,7 +124,9 @@ func (st *state) mux(ts *testscript.TestScript, name string, f *clientFlags) *cl
 		m, err = client.New(cfg)
 	}
 	if err != nil {
-		ts.Fatalf("%s: client: %v", name, err)
+		// The client's errors name their package ("client: ...",
+		// "cluster: ...").
+		ts.Fatalf("%s: %v", name, err)
 	}
 	st.muxes[key] = m
 	st.muxList = append(st.muxList, m)

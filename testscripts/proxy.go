@@ -2,6 +2,7 @@ package testscripts
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -11,7 +12,9 @@ import (
 )
 
 // cmdProxyStart: proxy-start NAME UPSTREAM [-seed N] starts a
-// fault-injecting proxy to UPSTREAM and sets $NAME_ADDR to its address.
+// fault-injecting proxy to UPSTREAM (one host:port) and sets $NAME_ADDR to
+// its address. What the proxy logs (a failed dial of UPSTREAM, say) goes
+// into the script's log, prefixed with "proxy NAME: " (see proxyLog).
 func cmdProxyStart(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "proxy-start"
 	noNeg(ts, neg, cmd)
@@ -20,6 +23,9 @@ func cmdProxyStart(ts *testscript.TestScript, st *state, neg bool, args []string
 		usage(ts, cmd)
 	}
 	upstream := args[0]
+	if err := checkUpstream(upstream); err != nil {
+		usagef(ts, cmd, "%v", err)
+	}
 	var seed int64
 	fs := newFlagSet(cmd)
 	fs.Int64Var(&seed, "seed", faultinject.DefaultSeed, "seed of the proxy's randomness")
@@ -27,7 +33,8 @@ func cmdProxyStart(ts *testscript.TestScript, st *state, neg bool, args []string
 		usage(ts, cmd)
 	}
 	st.claimAddrName(ts, cmd, name, "proxy")
-	p, err := faultinject.New("127.0.0.1:0", upstream, faultinject.WithSeed(seed))
+	p, err := faultinject.New("127.0.0.1:0", upstream, faultinject.WithSeed(seed),
+		faultinject.WithLogger(st.proxyLog.logger(name)))
 	if err != nil {
 		delete(st.addrNames, name)
 		ts.Fatalf("%s %s: %v", cmd, name, err)
@@ -35,6 +42,23 @@ func cmdProxyStart(ts *testscript.TestScript, st *state, neg bool, args []string
 	st.proxies[name] = p
 	ts.Setenv(name+"_ADDR", p.Addr())
 	ts.Logf("%s: %s at %s -> %s", cmd, name, p.Addr(), upstream)
+}
+
+// checkUpstream checks proxy-start's UPSTREAM: one host:port, since the
+// proxy dials it only when a client connects, and a bad address would only
+// show as the client's connection closing during its handshake.
+func checkUpstream(upstream string) error {
+	if strings.Contains(upstream, ",") {
+		return fmt.Errorf("UPSTREAM %q is a cluster's address list: give one node (see cluster-addr)", upstream)
+	}
+	_, port, err := net.SplitHostPort(upstream)
+	if err != nil {
+		return fmt.Errorf("UPSTREAM %q: want host:port: %v", upstream, err)
+	}
+	if port == "" {
+		return fmt.Errorf("UPSTREAM %q: want host:port: missing port", upstream)
+	}
+	return nil
 }
 
 // proxy returns the proxy called name.
@@ -47,7 +71,9 @@ func (st *state) proxy(ts *testscript.TestScript, cmd, name string) *faultinject
 	return p
 }
 
-// proxyOp returns proxy-stop, proxy-pause or proxy-resume NAME.
+// proxyOp returns proxy-stop, proxy-pause or proxy-resume NAME. proxy-stop
+// closes the proxy and forgets it: later commands on NAME fail with "no
+// proxy called NAME", and proxy-start may use the name again.
 func proxyOp(cmd string) func(*testscript.TestScript, *state, bool, []string) {
 	return func(ts *testscript.TestScript, st *state, neg bool, args []string) {
 		noNeg(ts, neg, cmd)
@@ -57,7 +83,9 @@ func proxyOp(cmd string) func(*testscript.TestScript, *state, bool, []string) {
 		p := st.proxy(ts, cmd, args[0])
 		switch cmd {
 		case "proxy-stop":
-			p.Close()
+			_ = p.Close() // always nil
+			delete(st.proxies, args[0])
+			delete(st.addrNames, args[0])
 		case "proxy-pause":
 			p.Pause()
 		case "proxy-resume":

@@ -31,6 +31,11 @@ type state struct {
 	servers   map[string]*redisserver.Server
 	clusters  map[string]*clusterEntry
 	proxies   map[string]*faultinject.Proxy
+	proxyLog  proxyLog // what the proxies log; its own mutex
+
+	// ts is the script, set by every command of the package, for the
+	// cleanup to flush proxyLog into; nil until the first one.
+	ts *testscript.TestScript
 
 	ca *certAuthority // the script's TLS CA, made by the first redis-start -tls
 

@@ -171,21 +171,32 @@ func Setup(env *testscript.Env) error {
 	env.Values[stateKey{}] = st
 	t := env.T()
 	env.Defer(func() {
-		for _, err := range st.close() {
+		errs := st.close()
+		if st.ts != nil {
+			// The proxies are closed: nothing logs any more.
+			st.proxyLog.flush(st.ts)
+		}
+		for _, err := range errs {
 			t.Log("testscripts: cleanup: " + err.Error())
 		}
 	})
 	return nil
 }
 
-// bind returns the testscript command: it finds the script's state and
-// checks the negation and the usage.
+// bind returns the testscript command: it finds the script's state, runs
+// the command, and copies what the proxies logged into the script's log
+// (see proxyLog).
 func (c command) bind() Cmd {
 	return func(ts *testscript.TestScript, neg bool, args []string) {
 		st, ok := ts.Value(stateKey{}).(*state)
 		if !ok {
 			ts.Fatalf("%s: the script was not set up: use testscripts.Params, or call testscripts.Setup from Params.Setup", c.name)
 		}
+		st.ts = ts
+		// What the proxies logged before the command, and during it (also
+		// when it fails: FailNow unwinds through the defer).
+		st.proxyLog.flush(ts)
+		defer st.proxyLog.flush(ts)
 		c.run(ts, st, neg, args)
 	}
 }

@@ -89,8 +89,8 @@ func cmdRwatch(ts *testscript.TestScript, st *state, neg bool, args []string) {
 // cmdRwatchExec: rwatch-exec NAME [-timeout D] CMD [ARG...] [; CMD
 // [ARG...]]... queues the commands in the transaction rwatch NAME started
 // and sends it: it prints the replies as rmulti does, or fails when the
-// transaction did not run: "(failed) client: transaction failed: a watched
-// key changed" when a watched key changed.
+// transaction did not run: "(not-executed) client: transaction failed: a
+// watched key changed" when a watched key changed.
 func cmdRwatchExec(ts *testscript.TestScript, st *state, neg bool, args []string) {
 	const cmd = "rwatch-exec"
 	name, args := nameArg(ts, cmd, args)

@@ -50,9 +50,10 @@
 //	{"upstream": "127.0.0.1:7000", "refuse": true, "paused": false}
 //
 // "refuse": true closes the listening socket (new dials get ECONNREFUSED),
-// false listens again on the same address. "paused" holds or releases all
-// traffic. Cut every open connection, with RST instead of FIN if "reset" is
-// true (the body is optional):
+// false listens again on the same address (which fails if another socket
+// took the port meanwhile). A PATCH that fails changes nothing. "paused"
+// holds or releases all traffic. Cut every open connection, with RST
+// instead of FIN if "reset" is true (the body is optional):
 //
 //	POST /proxies/redis/cut
 //	{"reset": true}

@@ -269,15 +269,25 @@ func (h *Handler) patchProxy(w http.ResponseWriter, r *http.Request) {
 		reply(w, 0, nil, err)
 		return
 	}
+	// Check what can be checked before changing anything. Refuse can fail
+	// only when tried (the port taken meanwhile, the proxy closed): then
+	// the upstream set before it is put back, so that a failed PATCH
+	// changes nothing. Upstream goes first so that the connections
+	// accepted once "refuse": false listens again go to the new upstream;
+	// if listening fails, none was accepted meanwhile.
+	if patch.Upstream != nil && *patch.Upstream == "" {
+		reply(w, 0, nil, errorf(http.StatusBadRequest, "upstream must not be empty"))
+		return
+	}
+	undo := func() {}
 	if patch.Upstream != nil {
-		if *patch.Upstream == "" {
-			reply(w, 0, nil, errorf(http.StatusBadRequest, "upstream must not be empty"))
-			return
-		}
+		old := p.Upstream()
 		p.SetUpstream(*patch.Upstream)
+		undo = func() { p.SetUpstream(old) }
 	}
 	if patch.Refuse != nil {
 		if err := p.RefuseNew(*patch.Refuse); err != nil {
+			undo()
 			reply(w, 0, nil, err)
 			return
 		}

@@ -22,7 +22,8 @@ type ProxySpec struct {
 }
 
 // ProxyPatch is the body of PATCH /proxies/{proxy}. Absent fields are left
-// as they are. The changes are applied in field order.
+// as they are. The changes are applied in field order; when one fails, the
+// request changes nothing.
 type ProxyPatch struct {
 	// Upstream sets the address for new connections (Proxy.SetUpstream).
 	Upstream *string `json:"upstream,omitempty"`

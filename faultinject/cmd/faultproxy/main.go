@@ -13,7 +13,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,8 +107,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // createProxy creates a -proxy through the handler, like a client would.
 func createProxy(h http.Handler, p proxyFlag) error {
-	body := fmt.Sprintf(`{"name":%q,"listen":%q,"upstream":%q}`, p.name, p.listen, p.upstream)
-	req, err := http.NewRequest(http.MethodPost, "/proxies", strings.NewReader(body))
+	// encoding/json, not %q: Go's quoting of a control character (\x01)
+	// is not JSON.
+	body, err := json.Marshal(control.ProxySpec{Name: p.name, Listen: p.listen, Upstream: p.upstream})
+	if err != nil {
+		return fmt.Errorf("-proxy %s: %w", p.name, err)
+	}
+	req, err := http.NewRequest(http.MethodPost, "/proxies", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -69,3 +69,16 @@ func TestRunBadFlags(t *testing.T) {
 		require.Error(t, err, args)
 	}
 }
+
+// TestCreateProxyNames checks that -proxy creates proxies whose names hold
+// characters that Go's %q quotes differently from JSON (control
+// characters, DEL, quotes, non-ASCII).
+func TestCreateProxyNames(t *testing.T) {
+	h := control.NewHandler()
+	defer h.Close()
+	for _, name := range []string{"a\x01b", "del\x7f", `q"uote`, "tab\tname", "é\u2028😀"} {
+		require.NoError(t, createProxy(h, proxyFlag{name: name, listen: "127.0.0.1:0", upstream: "127.0.0.1:1"}), "%q", name)
+		_, ok := h.Proxy(name)
+		require.True(t, ok, "no proxy %q", name)
+	}
+}
