@@ -333,11 +333,15 @@ func (db Database) watchOn(ctx context.Context, node *Node, slot int, keys []str
 		return nil, tx.multi.err
 	}
 	tx.multi.state = txExecuted
-	replies, err := tx.roundTrip(ctx, tx.multi.appendBlock(nil), len(tx.multi.futures)+2, dc.quick)
+	// The scripts queued with Script.Command are loaded ahead of MULTI, as
+	// Multi.Exec does (SCRIPT LOAD changes no key: WATCH does not mind).
+	block := tx.multi.appendBlock(tx.multi.appendLoads(nil))
+	replies, err := tx.roundTrip(ctx, block, len(tx.multi.scripts)+len(tx.multi.futures)+2, dc.quick)
 	if err != nil {
 		tx.multi.settleAll(err)
 		return nil, err
 	}
+	replies = tx.multi.loaded(node, replies)
 	// EXEC (or its abort) ends both MULTI and WATCH; not when MULTI was
 	// refused: then WATCH is still on (unwatch, deferred, clears it).
 	clean = len(replies) > 0 && !replies[0].IsError()

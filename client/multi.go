@@ -188,10 +188,7 @@ func (tx *Multi) Exec(ctx context.Context) error {
 func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]resp.Value, error) {
 	n := len(tx.futures)
 	r := getRequest()
-	r.buf = r.buf[:0]
-	for _, s := range tx.scripts {
-		r.buf = resp.AppendCommandStrings(r.buf, "SCRIPT", "LOAD", s.src)
-	}
+	r.buf = tx.appendLoads(r.buf[:0])
 	extra := 0
 	if asking {
 		r.buf = append(r.buf, askingCommand...)
@@ -207,24 +204,40 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 	if _, err := cl.result(ctx); err != nil && replyError(err) == nil {
 		return nil, err // the connection failed (or failed to come up), or ctx ended
 	}
-	clear(tx.loadErr)
-	if len(replies) >= len(tx.scripts) {
-		for i, s := range tx.scripts {
-			if e := replies[i].Err(); e != nil {
-				if tx.loadErr == nil {
-					tx.loadErr = map[string]error{}
-				}
-				tx.loadErr[s.sha] = e
-				continue
-			}
-			cl.node.scripts.remember(s.sha) // where it went: a re-send may re-route
-		}
-		replies = replies[len(tx.scripts):]
-	}
+	replies = tx.loaded(cl.node, replies) // where it went: a re-send may re-route
 	if extra > 0 && len(replies) > 0 {
 		replies = replies[1:] // ASKING's +OK
 	}
 	return replies, nil
+}
+
+// appendLoads appends a SCRIPT LOAD of each script the transaction runs.
+func (tx *Multi) appendLoads(dst []byte) []byte {
+	for _, s := range tx.scripts {
+		dst = resp.AppendCommandStrings(dst, "SCRIPT", "LOAD", s.src)
+	}
+	return dst
+}
+
+// loaded takes the replies to appendLoads' commands off the front of
+// replies: it keeps each failed load's error for the script's futures
+// (scriptErr), and tells node's cache of the others.
+func (tx *Multi) loaded(node *Node, replies []resp.Value) []resp.Value {
+	clear(tx.loadErr)
+	if len(replies) < len(tx.scripts) {
+		return replies
+	}
+	for i, s := range tx.scripts {
+		if e := replies[i].Err(); e != nil {
+			if tx.loadErr == nil {
+				tx.loadErr = map[string]error{}
+			}
+			tx.loadErr[s.sha] = e
+			continue
+		}
+		node.scripts.remember(s.sha)
+	}
+	return replies[len(tx.scripts):]
 }
 
 // allAsked reports whether every command of the transaction that has keys

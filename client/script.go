@@ -45,16 +45,27 @@ func (s *Script) RunRO(ctx context.Context, db Database, keys []string, args ...
 	return s.run(ctx, db, "EVALSHA_RO", keys, args, true)
 }
 
-// Command queues the script in a transaction. Exec sends its SCRIPT LOAD
-// in the same write, ahead of MULTI, every time: a NOSCRIPT inside EXEC
-// could not be retried, as the rest of the transaction runs. If the load
-// fails (a script that does not compile), the rest of the transaction
-// still runs, and this Future's error (NOSCRIPT) also wraps the load's.
-func (s *Script) Command(tx *Multi, keys []string, args ...any) *Future {
-	f := tx.Command(append([]any{"EVALSHA", s.sha}, scriptArgs(keys, args)...)...)
-	tx.useScript(s, f)
+// Command queues the script in a transaction: a Multi, or the Tx of a
+// Watch. The transaction sends its SCRIPT LOAD in the same write, ahead of
+// MULTI, every time: a NOSCRIPT inside EXEC could not be retried, as the
+// rest of the transaction runs. If the load fails (a script that does not
+// compile), the rest of the transaction still runs, and this Future's error
+// (NOSCRIPT) also wraps the load's.
+func (s *Script) Command(tx Queue, keys []string, args ...any) *Future {
+	m := tx.queue()
+	f := m.Command(append([]any{"EVALSHA", s.sha}, scriptArgs(keys, args)...)...)
+	m.useScript(s, f)
 	return f
 }
+
+// Queue is a transaction that Script.Command queues in: a *Multi, or the
+// *Tx of a Watch.
+type Queue interface {
+	queue() *Multi
+}
+
+func (tx *Multi) queue() *Multi { return tx }
+func (tx *Tx) queue() *Multi    { return tx.multi }
 
 // scriptArgs is numkeys, keys..., args...
 func scriptArgs(keys []string, args []any) []any {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,5 +278,35 @@ func TestTxRefusesStreamingCommands(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("a Watch after them: %v", err)
+	}
+}
+
+// Script.Command queues a cached script in a Watch's transaction too, its
+// SCRIPT LOAD ahead of MULTI as in Multi.Exec: the server has never seen
+// the script, and EXEC runs it.
+func TestScriptInWatch(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	db := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}}).Database(0)
+	incr := NewScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+	broken := NewScript("this is not lua")
+	var f, bad, after *Future
+	err := db.Watch(ctx, []string{"n"}, func(tx *Tx) error {
+		f = incr.Command(tx, []string{"n"}, 5)
+		bad = broken.Command(tx, nil)
+		after = tx.Command("INCR", "n")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	if n, err := Int64(f.Reply(ctx)); err != nil || n != 5 {
+		t.Fatalf("the script's future = %d, %v; want 5", n, err)
+	}
+	if _, err := bad.Reply(ctx); resp.ErrorPrefix(err) != "NOSCRIPT" || !strings.Contains(err.Error(), "SCRIPT LOAD") {
+		t.Fatalf("the broken script's future: %v, want NOSCRIPT naming the load's error", err)
+	}
+	if n, err := Int64(after.Reply(ctx)); err != nil || n != 6 {
+		t.Fatalf("the command after it = %d, %v; want 6", n, err)
 	}
 }
