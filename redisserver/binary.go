@@ -45,7 +45,8 @@ type binaryBackend struct {
 	bin  string     // absolute path of redis-server; immutable
 	dir  string     // private directory; immutable, removed by close
 
-	run *procRun // the current (or last) run, nil before the first; guarded by Server.mu
+	run         *procRun // the current (or last) run, nil before the first; guarded by Server.mu
+	confWritten bool     // redis.conf is written for the current port; guarded by Server.mu
 }
 
 // procRun is one redis-server process.
@@ -103,9 +104,15 @@ func (b *binaryBackend) start(ctx context.Context, port int) (<-chan struct{}, e
 			return nil, err
 		}
 	}
+	// redis.conf is written by the first start (on each port it tries),
+	// not by restarts: a CONFIG REWRITE survives Restart, as it does in a
+	// container, whose file is written once.
 	conf := filepath.Join(b.dir, "redis.conf")
-	if err := os.WriteFile(conf, renderConfig(b.opts, p), 0o600); err != nil {
-		return nil, fmt.Errorf("redisserver: %w", err)
+	if !b.confWritten {
+		if err := os.WriteFile(conf, renderConfig(b.opts, p), 0o600); err != nil {
+			return nil, fmt.Errorf("redisserver: %w", err)
+		}
+		b.confWritten = true
 	}
 
 	// The log goes to stdout (logfile ""); stdout and stderr share one pipe,
@@ -149,7 +156,11 @@ func (b *binaryBackend) start(ctx context.Context, port int) (<-chan struct{}, e
 
 func (b *binaryBackend) alive() bool { return b.run != nil && !b.run.exited() }
 
-func (b *binaryBackend) discard(ctx context.Context) error { return nil }
+// discard makes the next start, on another port, write redis.conf again.
+func (b *binaryBackend) discard(ctx context.Context) error {
+	b.confWritten = false
+	return nil
+}
 
 func (b *binaryBackend) stop(ctx context.Context, grace time.Duration) error {
 	if !b.alive() {

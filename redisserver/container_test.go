@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 )
 
 // Tests of what only the container backend does.
@@ -165,6 +166,39 @@ func TestReapOrphans(t *testing.T) {
 	assertNoContainer(t, orphan)
 	_, err = cli.ContainerInspect(ctx, live, client.ContainerInspectOptions{})
 	assert.NoError(t, err, "a live process's container was reaped")
+}
+
+// TestAutomaticReapIsBestEffort: an orphan that cannot be removed (a dead
+// process's network that a live container still uses) does not fail a
+// process's first use of Docker, whose reap is best effort; ReapOrphans,
+// called explicitly, reports it. Not parallel: it makes the next Docker use
+// of the process reap again, as the first one of a fresh test binary does.
+func TestAutomaticReapIsBestEffort(t *testing.T) {
+	requireDocker(t)
+	ctx := testCtx(t)
+	dead := ownerLabels("network")
+	dead[LabelOwnerStart] = "not-a-start-time"
+	n, err := tcnetwork.New(ctx, tcnetwork.WithLabels(dead))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := n.Remove(context.Background()); err != nil && !isNotFound(err) {
+			t.Error(err)
+		}
+	})
+	s := Run(t, Options{Backend: BackendContainer, Container: ContainerOptions{Network: n.Name}})
+
+	_, err = ReapOrphans(ctx)
+	require.Error(t, err, "the orphan network in use was removed: this test proves nothing")
+
+	dockerState.mu.Lock()
+	dockerState.reaped = false
+	dockerState.mu.Unlock()
+	require.NoError(t, CheckDocker(ctx), "the automatic reap failed the first use of Docker")
+	dockerState.mu.Lock()
+	reaped := dockerState.reaped
+	dockerState.mu.Unlock()
+	assert.True(t, reaped, "CheckDocker did not reap")
+	assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
 }
 
 // buildChildEnv makes TestImageBuildChild run: it holds the tag to build.

@@ -45,20 +45,26 @@
 // on the port, cluster mode, and any other line (Options.Config, written
 // last so it wins) or command-line argument (Options.Args).
 //
-// Redis has no "port 0", so redisserver chooses the port: one the kernel
-// reports free, never one of this process's other servers (nor their cluster
-// bus ports; cluster mode keeps Port+10000 free too). Another process can
+// Redis has no "port 0", so redisserver chooses the port: a random one below
+// the kernel's ephemeral port range (so that no outgoing connection takes a
+// killed server's port as its local port), free when it checks, never one
+// of this process's other servers (nor their cluster bus ports; cluster
+// mode keeps Port+10000 free too, also below the ephemeral range). Another process can
 // take the port before redis-server binds it; the start then fails with
 // "Address already in use" in the log and Start tries another port, up to
 // DefaultStartAttempts times. A server is ready when it answers a PING
 // (anything but a LOADING error) while it runs, within the context; the log
 // line "Ready to accept connections" only speeds the wait up, so a server
-// configured to log less ("loglevel warning", a logfile) starts too.
+// configured to log less ("loglevel warning", a logfile) starts too: it is
+// told from another process's server by the listening socket its process
+// holds (Linux), or else by INFO's config_file. A TLS certificate that the
+// probe rejects fails the start at once.
 // A failed start returns a *StartError carrying the end of the server log.
 //
 // Restart keeps the port: if another process took it while the server was
 // down, Restart fails with an error matching ErrPortInUse rather than move
-// the server; it can be called again once the port is free.
+// the server; it can be called again once the port is free. It keeps the
+// redis.conf too, CONFIG REWRITE's changes included.
 //
 // # No leaks
 //

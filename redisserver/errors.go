@@ -17,7 +17,11 @@ var (
 	// $REDIS_SERVER_BIN, then "redis-server" on $PATH).
 	ErrBinaryNotFound = errors.New("redisserver: redis-server binary not found")
 	// ErrNotReady: the server did not answer a PING (with anything but a
-	// LOADING error) before the context ended.
+	// LOADING error) before the context ended, or its answer showed that it
+	// never will: a TLS certificate that the readiness probe's TLS
+	// configuration rejects (the error wraps the verification error), or,
+	// where the server's identity cannot be checked otherwise (no /proc),
+	// a refusal of the probe's INFO (NOAUTH, WRONGPASS).
 	ErrNotReady = errors.New("redisserver: server not ready")
 	// ErrExited: the server process (or container) exited while it was
 	// starting; the StartError that wraps it carries the end of its log.

@@ -3,16 +3,23 @@ package redisserver
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
-// Redis has no "port 0", so we choose ports: ask the kernel for a free one
-// (listen on port 0 and close), and remember the ports our live servers hold
-// so that parallel starts in this process never get the same one. Another
-// process can still take a port between our check and redis-server's bind;
-// the start then fails with ErrPortInUse and Start tries another port.
+// Redis has no "port 0", so we choose ports: a random port below the
+// kernel's ephemeral range (see ephemeralPortLow) that a listen finds free,
+// and we remember the ports our live servers hold so that parallel starts in
+// this process never get the same one. Ports below the ephemeral range are
+// never handed out as the local port of an outgoing connection, so a killed
+// server's port is not taken by some connection (whose TIME_WAIT would then
+// block Restart for a minute). Another process can still take a port
+// between our check and redis-server's bind; the start then fails with
+// ErrPortInUse and Start tries another port.
 
 // reservedPorts are the ports (bus ports included) held by this process's
 // servers, from the choice until Stop.
@@ -21,15 +28,73 @@ var reservedPorts = struct {
 	m map[int]bool // guarded by the mutex
 }{m: map[int]bool{}}
 
-// maxPortPicks bounds the search for a free port (and bus port).
-const maxPortPicks = 200
+const (
+	// maxPortPicks bounds the search for a free port (and bus port).
+	maxPortPicks = 200
+	// minPickedPort is the lowest port pickPort chooses, above the ports of
+	// well-known services (which may be down now and start later).
+	minPickedPort = 10000
+	// minPortWindow is the fewest candidates pickPort wants below the
+	// ephemeral range; with fewer, it takes ports from the kernel instead.
+	minPortWindow = 1000
+	// portRangeFile holds the kernel's ephemeral port range (Linux).
+	portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+)
+
+// ephemeralPortLow returns the lowest port of the kernel's ephemeral range,
+// or 0 when it cannot be read (not Linux).
+var ephemeralPortLow = sync.OnceValue(func() int {
+	b, err := os.ReadFile(portRangeFile)
+	if err != nil {
+		return 0
+	}
+	return parsePortRangeLow(string(b))
+})
+
+// parsePortRangeLow returns the first port of the text of portRangeFile
+// ("32768\t60999\n"), or 0.
+func parsePortRangeLow(s string) int {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 0 || low > 65535 {
+		return 0
+	}
+	return low
+}
+
+// portWindow returns the ports [lo, hi) pickPort chooses from, given the
+// lowest ephemeral port: minPickedPort up to the ephemeral range, which a
+// cluster node's bus port (ClusterBusPortOffset above its port) must stay
+// below too. ok is false when that leaves fewer than minPortWindow ports
+// (or the range is unknown): pickPort then asks the kernel for ports.
+func portWindow(ephemeralLow int, cluster bool) (lo, hi int, ok bool) {
+	lo, hi = minPickedPort, ephemeralLow
+	if cluster {
+		hi -= ClusterBusPortOffset
+	}
+	if ephemeralLow <= 0 || hi-lo < minPortWindow {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
 
 // pickPort reserves a free port on host (and, with cluster, the bus port
 // ClusterBusPortOffset above it) and returns it.
 func pickPort(host string, cluster bool) (int, error) {
+	lo, hi, window := portWindow(ephemeralPortLow(), cluster)
 	var lastErr error
 	for range maxPortPicks {
-		port, err := freePort(host)
+		var port int
+		var err error
+		if window {
+			port = lo + rand.IntN(hi-lo)
+			err = probePort(host, port)
+		} else {
+			port, err = freePort(host)
+		}
 		if err != nil {
 			lastErr = err
 			continue
@@ -82,7 +147,8 @@ func releasePort(port int, cluster bool) {
 	}
 }
 
-// freePort asks the kernel for a free TCP port on host.
+// freePort asks the kernel for a free TCP port on host (from its ephemeral
+// range).
 func freePort(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {

@@ -23,8 +23,10 @@ import (
 // resources it removed.
 //
 // The container backend calls it once per process, at its first use, so
-// orphans never outlive the next test run; call it yourself to clean up
-// sooner.
+// orphans never outlive the next test run. That call is best effort: what
+// it cannot remove (such as a network a live container still uses) is left
+// for later and fails nothing. Call ReapOrphans yourself to clean up sooner,
+// or to see those errors.
 func ReapOrphans(ctx context.Context) (int, error) {
 	cli, err := acquireDocker(ctx)
 	if err != nil {

@@ -196,7 +196,10 @@ func (s *Server) Kill() error {
 // Options.StopTimeout) and starts it again on the same port, with the same
 // configuration and directory, and waits until it is ready. There is no
 // persistence, so the data is gone (a cluster node keeps its nodes.conf,
-// and so its identity). If another process took the port meanwhile,
+// and so its identity). The configuration file is the one the first start
+// wrote, as CONFIG REWRITE may have changed it since: redisserver does not
+// write it again, so what a test saved with CONFIG REWRITE survives Restart
+// (with both backends). If another process took the port meanwhile,
 // Restart fails with an error matching ErrPortInUse and the server stays
 // down; Restart may be called again.
 func (s *Server) Restart(ctx context.Context) error {

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,4 +546,41 @@ func TestFixedPort(t *testing.T) {
 		_, err = Start(testCtx(t), Options{Backend: be, Port: port})
 		assert.ErrorIs(t, err, ErrPortInUse)
 	})
+}
+
+// TestRelativeTMPDIR: a relative $TMPDIR still gives the server an absolute
+// directory (it runs in it, and its redis.conf names it).
+func TestRelativeTMPDIR(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.Mkdir("reltmp", 0o755))
+	t.Setenv("TMPDIR", "reltmp")
+	s, err := Start(testCtx(t), Options{Backend: BackendBinary})
+	if s != nil {
+		t.Cleanup(func() { assert.NoError(t, s.Stop(testCtx(t))) })
+	}
+	require.NoError(t, err)
+	assert.True(t, filepath.IsAbs(s.Dir()), "directory %q", s.Dir())
+	assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
+	require.NoError(t, s.Restart(testCtx(t)))
+	assert.Equal(t, "PONG", mustDo(t, s, "PING").Str)
+}
+
+// TestRestartKeepsConfigRewrite: redis.conf is written at the first start
+// only, so what the test saved with CONFIG REWRITE survives Restart. (The
+// container backend writes the file once, when it creates the container.)
+func TestRestartKeepsConfigRewrite(t *testing.T) {
+	t.Parallel()
+	s := Run(t, Options{Backend: BackendBinary, Config: []string{"maxmemory-policy noeviction"}})
+	mustDo(t, s, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+	mustDo(t, s, "CONFIG", "REWRITE")
+	require.NoError(t, s.Restart(testCtx(t)))
+	v := mustDo(t, s, "CONFIG", "GET", "maxmemory-policy")
+	require.Len(t, v.Elems, 2)
+	assert.Equal(t, "allkeys-lru", v.Elems[1].Str, "CONFIG REWRITE lost on Restart")
+
+	require.NoError(t, s.Kill())
+	require.NoError(t, s.Restart(testCtx(t)))
+	v = mustDo(t, s, "CONFIG", "GET", "maxmemory-policy")
+	require.Len(t, v.Elems, 2)
+	assert.Equal(t, "allkeys-lru", v.Elems[1].Str, "CONFIG REWRITE lost on Restart after Kill")
 }

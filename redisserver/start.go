@@ -2,6 +2,8 @@ package redisserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -203,32 +205,37 @@ func (s *Server) startRun(ctx context.Context, op string, port int) error {
 // waitReady waits until the run whose end closes done is ready: it answers
 // a PING with anything but a LOADING error, within ctx and while it lives.
 // Any other reply counts, an error such as NOPERM (an AdminUser without
-// PING) or a refused AUTH included (but see below): that is for the
-// caller's commands to meet, not a reason to fail the start.
+// PING) or a refused AUTH included (a password given in Options.Config
+// rather than Options.Password): that is for the caller's commands to meet,
+// not a reason to fail the start. A probe that can never succeed fails the
+// wait at once (ErrNotReady): a TLS certificate that the probe's TLS
+// configuration rejects, presented by this run.
 //
 // The "Ready to accept connections" line is only a hint: Redis logs it at
 // notice level, so with "loglevel warning" or a logfile it never comes.
 // When it comes (one more than readyBefore), it wakes the wait at once, and
 // it shows that this run holds the port. Without it, the server that
 // answers may be another process's, which took the port before this run
-// could bind it (this run then exits with "Address already in use"): for
-// the binary backend the probe then also asks INFO for the server's
-// config_file, and accepts only this server's redis.conf (unique to it,
-// and the same through a wrapper script that does not exec), or a NOPERM
-// reply to INFO (the user Do runs as, an AdminUser or a redefined default
-// user, may not be allowed INFO). That one is not proof: another server
-// with the same user would answer alike, so with a user denied INFO a
-// quiet server's identity goes unchecked. Any other refusal (NOAUTH: a
-// server with a password we do not have) is someone else's server, an
-// ErrPortInUse. When the run exits before it is ready, whatever still
-// accepts connections on the port is someone else's too (the run is gone):
-// ErrPortInUse again, which makes Start try another port when it chose
-// this one. A container's port is published by Docker, which fails the
-// start when another process holds it.
+// could bind it (this run then exits with "Address already in use"). For
+// the binary backend the probe then asks who holds the listening socket
+// (portOwner: on Linux, the sockets the run's process, or its process
+// group, has open), which needs no answer from the server. Where that
+// cannot be told, it asks INFO for the server's config_file, and accepts
+// only this server's redis.conf (unique to it, and the same through a
+// wrapper script that does not exec), or a NOPERM reply to INFO (the user
+// Do runs as may not be allowed INFO; that is not proof: another server
+// with the same user would answer alike); a server that refuses the probe
+// (NOAUTH, WRONGPASS) fails the wait at once, as its identity cannot be
+// checked. A server that is not this run's is ErrPortInUse. When the run
+// exits before it is ready, whatever still accepts connections on the port
+// is someone else's too (the run is gone): ErrPortInUse again, which makes
+// Start try another port when it chose this one. A container's port is
+// published by Docker, which fails the start when another process holds
+// it, so whoever answers there is the container.
 func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan struct{}) error {
-	conf := "" // this server's redis.conf, which INFO names (binary backend)
+	var id *runIdentity // the binary backend's run, whose identity probes check
 	if b, ok := s.b.(*binaryBackend); ok {
-		conf = filepath.Join(b.dir, "redis.conf")
+		id = &runIdentity{conf: filepath.Join(b.dir, "redis.conf"), pid: b.run.proc.Pid}
 	}
 	delay := readyPollMin
 	var lastErr error
@@ -237,7 +244,7 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 	// run may have ended before any probe met the server that holds the
 	// port: then one more probe asks whoever answers there.
 	exited := func() error {
-		if conf != "" && !errors.Is(lastErr, ErrPortInUse) {
+		if id != nil && !errors.Is(lastErr, ErrPortInUse) {
 			dctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			var d net.Dialer
 			if c, err := d.DialContext(dctx, "tcp", s.Addr()); err == nil {
@@ -254,17 +261,23 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 	for {
 		n, changed := s.logs.readyState()
 		logged := n > readyBefore
-		err := s.probeReady(ctx, done, conf, logged)
-		if err == nil {
-			select {
-			case <-done:
-				// Whoever answered, it was not this run.
-				return exited()
-			default:
-				return nil
-			}
+		err := s.probeReady(ctx, done, id, logged)
+		var perr *permanentError
+		if err != nil && !errors.As(err, &perr) {
+			lastErr = err
 		}
-		lastErr = err
+		select {
+		case <-done:
+			// The run ended: whoever answered, it was not this run.
+			return exited()
+		default:
+		}
+		switch {
+		case err == nil:
+			return nil
+		case perr != nil:
+			return fmt.Errorf("%w: %w", ErrNotReady, perr.err)
+		}
 		// Wait for the next probe: the delay, or the ready line if it has not
 		// come yet; not after the run ended or the context.
 		t := time.NewTimer(delay)
@@ -290,11 +303,25 @@ func (s *Server) waitReady(ctx context.Context, readyBefore int, done <-chan str
 	}
 }
 
-// probeReady sends one readiness PING (and INFO server when verify is
-// needed, see waitReady) on one connection, bounded by pingTimeout and by
-// the end of the run (done; nil: not bounded by it). It returns nil when
-// the server is ready.
-func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf string, logged bool) error {
+// runIdentity is what tells a binary-backend run's server from another
+// process's on the same port.
+type runIdentity struct {
+	conf string // the run's redis.conf, which INFO's config_file names
+	pid  int    // the run's process, leader of its process group
+}
+
+// permanentError is a probe's finding that no later probe can change.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// probeReady sends one readiness PING (and INFO server when the server's
+// identity is to be checked, see waitReady) on one connection, bounded by
+// pingTimeout and by the end of the run (done; nil: not bounded by it). It
+// returns nil when the server is ready, and a *permanentError when it
+// never will be.
+func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, id *runIdentity, logged bool) error {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	// A run that exits (a lost bind race) ends a probe that another
@@ -306,17 +333,35 @@ func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf stri
 		case <-pctx.Done():
 		}
 	}()
-	verify := conf != "" && !logged
+	verify := id != nil && !logged
 	cmds := [][]any{{"PING"}}
 	if verify {
 		cmds = append(cmds, []any{"INFO", "server"})
 	}
 	replies, err := s.DoAll(pctx, cmds...)
+	// Who answered: asked after the answer. A listening socket is
+	// exclusive, so a run that holds it now held it when the server
+	// answered (unless the one that answered closed it since, and this run
+	// took its place: as good).
+	owner := func() portOwnership {
+		if !verify {
+			return portOwnerThisRun // see waitReady
+		}
+		return lookupPortOwner(id.pid, s.Port())
+	}
 	if err != nil {
-		// A refused AUTH is an answer, but not one that shows whose.
+		if isCertVerifyError(err) {
+			switch owner() {
+			case portOwnerOther:
+				return fmt.Errorf("%w: %s is answered by a server whose TLS certificate is not this one's (%w)", ErrPortInUse, s.Addr(), err)
+			case portOwnerNobody:
+				return err
+			}
+			return &permanentError{fmt.Errorf("the TLS certificate of %s fails the verification of the readiness probe, which uses the TLS configuration of Do (TLSOptions.ClientConfig, or TLSOptions.CAFile and the host of Addr): %w", s.Addr(), err)}
+		}
 		var rerr *resp.Error
-		if errors.As(err, &rerr) && !verify {
-			return nil
+		if errors.As(err, &rerr) { // a refused AUTH
+			return s.probeRefused(owner(), err)
 		}
 		return err
 	}
@@ -329,17 +374,58 @@ func (s *Server) probeReady(ctx context.Context, done <-chan struct{}, conf stri
 	if !verify {
 		return nil
 	}
+	switch owner() {
+	case portOwnerThisRun:
+		return nil
+	case portOwnerOther:
+		return fmt.Errorf("%w: %s is answered by another process's server, not by this one", ErrPortInUse, s.Addr())
+	case portOwnerNobody:
+		return fmt.Errorf("%s: nothing listens there any more", s.Addr())
+	}
+	// Who holds the port cannot be told here: ask the server.
 	if info := replies[1]; info.IsError() {
 		var rerr *resp.Error
-		if errors.As(info.Err(), &rerr) && rerr.Prefix == "NOPERM" {
-			return nil // ours, presumably, with a user not allowed INFO (see waitReady)
+		if errors.As(info.Err(), &rerr) {
+			switch rerr.Prefix {
+			case "NOPERM":
+				return nil // ours, presumably, with a user not allowed INFO (see waitReady)
+			case "NOAUTH", "WRONGPASS":
+				return s.probeRefused(portOwnerUnknown, fmt.Errorf("INFO: %w", rerr))
+			}
 		}
 		return fmt.Errorf("%w: %s is answered by a server that refuses INFO (%v): not this one", ErrPortInUse, s.Addr(), info.Err())
 	}
-	if got := infoField(replies[1].Text(), "config_file"); got != conf {
-		return fmt.Errorf("%w: %s is answered by the server of %q, not by this one (%s)", ErrPortInUse, s.Addr(), got, conf)
+	if got := infoField(replies[1].Text(), "config_file"); got != id.conf {
+		return fmt.Errorf("%w: %s is answered by the server of %q, not by this one (%s)", ErrPortInUse, s.Addr(), got, id.conf)
 	}
 	return nil
+}
+
+// probeRefused is probeReady's finding for a server that refused its AUTH
+// or, without AUTH, its commands (err), held by owner.
+func (s *Server) probeRefused(owner portOwnership, err error) error {
+	switch owner {
+	case portOwnerThisRun:
+		return nil // an answer: see waitReady
+	case portOwnerOther:
+		return fmt.Errorf("%w: %s is answered by a server that refuses us (%w): not this one", ErrPortInUse, s.Addr(), err)
+	case portOwnerNobody:
+		return err
+	}
+	return &permanentError{fmt.Errorf("%s refuses the readiness probe (%w), so whether it is this server or another process's cannot be checked: "+
+		"give the server's password as Options.Password (or Users and AdminUser), not in Config or Args, or let it log at notice level", s.Addr(), err)}
+}
+
+// isCertVerifyError reports whether err is the failure of a TLS
+// certificate's verification.
+func isCertVerifyError(err error) bool {
+	var (
+		verr     *tls.CertificateVerificationError
+		hostErr  x509.HostnameError
+		authErr  x509.UnknownAuthorityError
+		validErr x509.CertificateInvalidError
+	)
+	return errors.As(err, &verr) || errors.As(err, &hostErr) || errors.As(err, &authErr) || errors.As(err, &validErr)
 }
 
 // infoField returns the value of field in an INFO reply, or "".

@@ -22,12 +22,20 @@ var reapDirsOnce sync.Once
 
 // makeServerDir creates a private directory for a server and records its
 // owner in it. The first call in a process removes orphaned directories.
+// The path is absolute, also when $TMPDIR is not: the server runs in the
+// directory, and its redis.conf names the directory.
 func makeServerDir() (string, error) {
 	reapDirsOnce.Do(reapOrphanDirs)
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return "", err
 	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	dir = abs
 	body, err := json.Marshal(ownerLabels("dir"))
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, ownerFileName), body, 0o644)

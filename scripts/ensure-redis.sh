@@ -27,9 +27,19 @@ else
 		apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 		# The package starts a system-wide server on port 6379; our tests and
 		# quickstart use private servers on free ports, so stop and disable it.
+		# Only that one: other redis-server processes on this host (other
+		# checkouts' test runs, say) are none of our business.
 		if have systemctl; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
 		if have service; then service redis-server stop >/dev/null 2>&1 || true; fi
-		pkill -x redis-server >/dev/null 2>&1 || true
+		# Without a working init system, the package's server may still run:
+		# it is the process named in the package's pid file.
+		pidfile=/run/redis/redis-server.pid
+		if [ -r "$pidfile" ]; then
+			pid=$(tr -dc 0-9 <"$pidfile")
+			if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = redis-server ]; then
+				kill "$pid" 2>/dev/null || true
+			fi
+		fi
 		bin=$(command -v redis-server)
 	else
 		cat >&2 <<'MSG'
