@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,10 +54,13 @@ type Config struct {
 	Username string
 	Password string
 	// ClientName is set on every connection (CLIENT SETNAME); optional.
+	// Redis accepts printable ASCII without spaces; New refuses others. On
+	// RESP2 an ACL user denied CLIENT SETNAME connects unnamed (on RESP3
+	// HELLO names the connection, unchecked).
 	ClientName string
 
 	// ConnectTimeout bounds one dial and handshake. Default
-	// DefaultConnectTimeout.
+	// DefaultConnectTimeout; negative is an error.
 	ConnectTimeout time.Duration
 	// ConnectRetry is how many times every endpoint is tried, with backoff,
 	// before a connection attempt gives up. Default DefaultConnectRetry.
@@ -73,11 +79,14 @@ type Config struct {
 	// connection is never checked: a silent peer goes unnoticed until the
 	// operating system gives up on it, if ever).
 	SocketTimeout time.Duration
-	// RecvBufferSize is the initial size of each connection's read buffer.
-	// Default DefaultRecvBufferSize.
+	// RecvBufferSize is the initial size of each connection's read buffer
+	// (it grows by itself for larger replies). Default
+	// DefaultRecvBufferSize; over 256 MiB is an error.
 	RecvBufferSize int
 	// TCPKeepAlive is the TCP keep-alive period. Default
-	// DefaultTCPKeepAlive; negative disables.
+	// DefaultTCPKeepAlive; negative disables. With a custom Dialer, it is
+	// applied to the *net.TCPConn the Dialer returns only when set here;
+	// otherwise the Dialer's own setting stands. TCPNoDelay likewise.
 	TCPKeepAlive time.Duration
 	// TCPNoDelay sets TCP_NODELAY. Default on: the client batches writes
 	// itself, and Nagle's algorithm would only add latency.
@@ -121,13 +130,17 @@ type settings struct {
 	recvBufferSize int
 	keepAlive      time.Duration // negative: off
 	noDelay        bool
-	dial           DialFunc
-	tls            *tls.Config
-	protocol       int
-	retries        int
-	queueSize      int
-	maxDedicated   int
-	dedicatedIdle  time.Duration
+	// tuneTCP: set keep-alive and TCP_NODELAY on a dialed *net.TCPConn;
+	// not on one from a custom Dialer unless Config set them (the
+	// Dialer's own settings stand).
+	tuneKeepAlive, tuneNoDelay bool
+	dial                       DialFunc
+	tls                        *tls.Config
+	protocol                   int
+	retries                    int
+	queueSize                  int
+	maxDedicated               int
+	dedicatedIdle              time.Duration
 }
 
 // endpoint is one parsed entry of Config.Endpoints.
@@ -150,10 +163,43 @@ func parseEndpoint(s string) (endpoint, error) {
 		}
 		return endpoint{network: "unix", addr: path}, nil
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
 		return endpoint{}, errors.New("client: endpoint " + s + ": " + err.Error())
 	}
+	// A port by number: SplitHostPort takes any text after the last colon
+	// ("UNIX:/path", "host:"), which would fail only when dialled.
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return endpoint{}, fmt.Errorf("client: endpoint %s: want host:port with a port from 1 to 65535, or unix:/path", s)
+	}
 	return endpoint{network: "tcp", addr: s}, nil
+}
+
+// maxRecvBufferSize bounds Config.RecvBufferSize: the buffer is allocated
+// for every connection (and grows by itself for larger replies), so a
+// larger value is more likely a slip than a wish.
+const maxRecvBufferSize = 256 << 20
+
+// validClientName reports whether Redis accepts name for CLIENT SETNAME:
+// printable ASCII without spaces.
+func validClientName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] < '!' || name[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// dialBudget bounds a whole connection attempt: ConnectRetry+1 tries of
+// ConnectTimeout each, without overflowing for a huge ConnectRetry or
+// ConnectTimeout (math.MaxInt64: as good as no bound).
+func (s *settings) dialBudget() time.Duration {
+	tries := int64(s.connectRetry) + 1
+	if s.connectRetry == math.MaxInt || int64(s.connectTimeout) > math.MaxInt64/tries {
+		return math.MaxInt64
+	}
+	return time.Duration(tries) * s.connectTimeout
 }
 
 func (c Config) resolve() (*settings, error) {
@@ -167,6 +213,8 @@ func (c Config) resolve() (*settings, error) {
 		recvBufferSize: orDefault(c.RecvBufferSize, DefaultRecvBufferSize),
 		keepAlive:      orDefault(c.TCPKeepAlive, DefaultTCPKeepAlive),
 		noDelay:        c.TCPNoDelay != ToggleOff,
+		tuneKeepAlive:  c.Dialer == nil || c.TCPKeepAlive != 0,
+		tuneNoDelay:    c.Dialer == nil || c.TCPNoDelay != ToggleDefault,
 		dial:           c.Dialer,
 		tls:            c.TLS,
 		protocol:       c.Protocol,
@@ -192,6 +240,17 @@ func (c Config) resolve() (*settings, error) {
 	if c.QueueSize < 0 {
 		// No queue at all would make every command wait for ever.
 		return nil, errors.New("client: QueueSize must not be negative")
+	}
+	if c.ConnectTimeout < 0 {
+		// Without a bound a dial to a silent host would hang for ever.
+		return nil, errors.New("client: ConnectTimeout must not be negative")
+	}
+	if c.RecvBufferSize > maxRecvBufferSize {
+		return nil, fmt.Errorf("client: RecvBufferSize %d is over %d: it is allocated for every connection (and grows by itself for larger replies)", c.RecvBufferSize, maxRecvBufferSize)
+	}
+	if !validClientName(c.ClientName) {
+		// Redis would refuse it at every connection's handshake.
+		return nil, fmt.Errorf("client: ClientName %q: Redis accepts only printable ASCII without spaces", c.ClientName)
 	}
 	eps := c.Endpoints
 	if len(eps) == 0 {

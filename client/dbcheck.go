@@ -66,7 +66,7 @@ func (m *Mux) probeDB(n int, p *dbCheck) {
 
 // selectOnce dials a connection of its own and tries SELECT n.
 func (m *Mux) selectOnce(n int) error {
-	ctx, cancel := context.WithTimeout(m.ctx, time.Duration(m.s.connectRetry+1)*m.s.connectTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.s.dialBudget())
 	defer cancel()
 	d := dialer{s: m.s, eps: m.s.endpoints}
 	rc, err := d.dial(ctx)

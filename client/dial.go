@@ -80,11 +80,18 @@ func (d *dialer) dialOne(ctx context.Context, ep endpoint) (*rawConn, error) {
 	if err != nil {
 		return nil, connErr("dial", err)
 	}
+	if nc == nil {
+		return nil, connErr("dial", errors.New("the Dialer returned neither a connection nor an error"))
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(d.s.noDelay)
-		if d.s.keepAlive > 0 {
-			_ = tc.SetKeepAlive(true)
-			_ = tc.SetKeepAlivePeriod(d.s.keepAlive)
+		if d.s.tuneNoDelay {
+			_ = tc.SetNoDelay(d.s.noDelay)
+		}
+		if d.s.tuneKeepAlive {
+			_ = tc.SetKeepAlive(d.s.keepAlive > 0)
+			if d.s.keepAlive > 0 {
+				_ = tc.SetKeepAlivePeriod(d.s.keepAlive)
+			}
 		}
 	}
 	if d.s.tls != nil {
@@ -143,13 +150,14 @@ func handshake(rc *rawConn, s *settings) error {
 	rc.proto = 2
 	// PING proves the connection works (and says NOAUTH when a password is
 	// needed and none was given). A NOPERM answer proves it too: an ACL
-	// user may be denied PING.
+	// user may be denied PING. A user denied CLIENT SETNAME goes unnamed,
+	// as on RESP3, where HELLO's SETNAME is not checked against the ACL.
 	for _, args := range append(handshakeCommands(s, 2), []string{"PING"}) {
 		v, err := roundTrip(rc, args)
 		if err != nil {
 			return err
 		}
-		if e := v.Err(); e != nil && (args[0] != "PING" || resp.ErrorPrefix(e) != "NOPERM") {
+		if e := v.Err(); e != nil && (args[0] == "AUTH" || resp.ErrorPrefix(e) != "NOPERM") {
 			return handshakeErr(args[0], e)
 		}
 	}

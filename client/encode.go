@@ -16,21 +16,30 @@ import (
 type EncodeFunc func(dst []byte, arg any) ([]byte, error)
 
 // DefaultEncode encodes strings, byte slices, integers, floats and bools of
-// the built-in types (as resp.AppendArg does), then encoding.BinaryMarshaler
-// and encoding.TextMarshaler values, then named types of those kinds (type
-// ID int64, type Name string) as their underlying value. It refuses what it
-// cannot encode without guessing: time.Duration (Redis takes seconds or
-// milliseconds, EX or PX, and its nanoseconds would set a TTL a million
-// times too long; a type defined from it, type TTL time.Duration, cannot be
-// told from an int64 and is sent as its nanoseconds), a named type with a
-// String method (its name or its number?), and one whose pointer has a
-// marshaler (pass the pointer). Refusals are errors wrapping
+// the built-in types (as resp.AppendArg does), time.Time as RFC 3339 text
+// with nanoseconds (not its binary form, which nothing but Go reads), then
+// encoding.BinaryMarshaler and encoding.TextMarshaler values, then named
+// types of those kinds (type ID int64, type Name string) as their underlying
+// value. It refuses what it cannot encode without guessing: a nil pointer (a
+// marshaler would panic, or send "<nil>"), time.Duration (Redis takes
+// seconds or milliseconds, EX or PX, and its nanoseconds would set a TTL a
+// million times too long; a type defined from it, type TTL time.Duration,
+// cannot be told from an int64 and is sent as its nanoseconds), a named type
+// with a String method (its name or its number?), and one whose pointer has
+// a marshaler (pass the pointer). Refusals are errors wrapping
 // resp.ErrUnsupportedArg.
 func DefaultEncode(dst []byte, arg any) ([]byte, error) {
 	if out, err := resp.AppendArg(dst, arg); err == nil {
 		return out, nil
 	}
+	if v := reflect.ValueOf(arg); v.Kind() == reflect.Pointer && v.IsNil() {
+		return dst, fmt.Errorf("%w: a nil %T", resp.ErrUnsupportedArg, arg)
+	}
 	switch a := arg.(type) {
+	case time.Time:
+		return resp.AppendBulkString(dst, a.Format(time.RFC3339Nano)), nil
+	case *time.Time:
+		return resp.AppendBulkString(dst, a.Format(time.RFC3339Nano)), nil
 	case encoding.BinaryMarshaler:
 		b, err := a.MarshalBinary()
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/justredis/justredis/resp"
 )
@@ -59,7 +58,7 @@ func (h *pubsubHub) startDialLocked() chan struct{} {
 // dial connects and renews every subscription the hub holds. If a
 // connection with subscriptions was lost before, every subscriber is told.
 func (h *pubsubHub) dial(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(h.m.ctx, time.Duration(h.m.s.connectRetry+1)*h.m.s.connectTimeout)
+	ctx, cancel := context.WithTimeout(h.m.ctx, h.m.s.dialBudget())
 	defer cancel()
 	c, renewed, err := h.connect(ctx)
 	h.mu.Lock()
