@@ -164,11 +164,7 @@ func TestFutureConcurrentReplies(t *testing.T) {
 	f := receive(t, issued)[0]
 	owner := make(chan result, 1)
 	go func() { v, err := f.Reply(ctx); owner <- result{v, err} }()
-	waitFor(t, "the first Reply to own the wait", func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.owner
-	})
+	waitOwned(t, f)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if _, err := f.Reply(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -459,4 +455,14 @@ func TestDirectModeLateInterruptIsHarmless(t *testing.T) {
 	if m.single.cc.Load() != c || c.isDead.Load() {
 		t.Fatal("a late interrupt failed the connection")
 	}
+}
+
+// waitOwned waits until a Reply owns the wait for f's reply.
+func waitOwned(t *testing.T, f *Future) {
+	t.Helper()
+	waitFor(t, "a Reply to own the wait", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.owner
+	})
 }

@@ -206,11 +206,7 @@ func TestBlockingFutureNotCancelledByAnotherReply(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitFor(t, "the first Reply to wait", func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.owner
-	})
+	waitOwned(t, f)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if _, err := f.Reply(short); !errors.Is(err, context.DeadlineExceeded) {

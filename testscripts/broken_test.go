@@ -3,7 +3,6 @@ package testscripts_test
 import (
 	"net"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -55,19 +54,8 @@ func TestBrokenScenarios(t *testing.T) {
 func failingScript(t *testing.T, file string, want []string) string {
 	t.Helper()
 	r := runScripts(t, file)
-	out := r.Output()
-	if !r.Failed() {
-		t.Fatalf("the script passed; its log:\n%s", out)
-	}
-	rest := out
-	for _, w := range want {
-		i := strings.Index(rest, w)
-		if i < 0 {
-			t.Fatalf("the failure log lacks %q (after the previous expected lines); the log:\n%s", w, out)
-		}
-		rest = rest[i+len(w):]
-	}
-	return out
+	checkLog(t, r, want)
+	return r.Output()
 }
 
 // serverAddrs finds the servers a script started, in its log.
