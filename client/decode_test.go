@@ -47,7 +47,7 @@ func TestTypedHelpers(t *testing.T) {
 		err  error
 	}{
 		{resp.Int(7), 7, nil}, {resp.Bulk("-12"), -12, nil}, {resp.Bool(true), 1, nil},
-		{resp.Bulk("x"), 0, ErrUnexpectedReply}, {resp.Null(), 0, ErrNil}, {resp.Double(1), 0, ErrUnexpectedReply},
+		{resp.Bulk("x"), 0, ErrUnexpectedReply}, {resp.Null(), 0, ErrNil}, {resp.Double(1), 1, nil}, {resp.Double(1.5), 0, ErrUnexpectedReply},
 	}
 	for _, tt := range ints {
 		got, err := Int64(tt.v, nil)

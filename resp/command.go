@@ -36,7 +36,8 @@ func AppendCommandStrings(dst []byte, args ...string) []byte {
 // AppendArg appends one command argument as a bulk string. It accepts the
 // built-in types string, []byte, int, int8 to int64, uint, uint8 to uint64
 // (in decimal), float32 and float64 (with as many digits as a round trip
-// needs, "inf"/"-inf" for infinities) and bool ("1" or "0"); not named
+// needs, in plain decimal notation for 1e-7 <= |f| < 1e21, "inf"/"-inf"
+// for infinities; see AppendBulkFloat) and bool ("1" or "0"); not named
 // types, even of those kinds (type ID int64, time.Duration). Any other type
 // gives ErrUnsupportedArg and leaves dst unchanged.
 func AppendArg(dst []byte, arg any) ([]byte, error) {
@@ -91,20 +92,24 @@ func AppendBulkUint(dst []byte, n uint64) []byte {
 }
 
 // AppendBulkFloat appends f as a bulk string, with as many digits as a round
-// trip needs; infinities are "inf" and "-inf", as Redis reads them.
+// trip needs, in plain decimal notation when 1e-7 <= |f| < 1e21 or f is
+// zero ("1000000", "0.5", "-0"), so that an integral float is an integer
+// to Redis (INCRBY, SETRANGE and EXPIRE take "1000000", not "1e+06"), and in
+// exponent notation beyond ("1e+21", "1e-08"); infinities are "inf" and
+// "-inf" and NaN is "nan", as Redis reads them.
 func AppendBulkFloat(dst []byte, f float64) []byte {
 	var tmp [32]byte
 	return appendBulkText(dst, appendFloatText(tmp[:0], f))
 }
 
 // AppendBulkFloat32 is AppendBulkFloat for a float32, with the shortest
-// digits that round-trip as a float32.
+// digits that round-trip as a float32 (float32(0.1) is "0.1").
 func AppendBulkFloat32(dst []byte, f float32) []byte {
 	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
 		return AppendBulkFloat(dst, float64(f))
 	}
 	var tmp [32]byte
-	return appendBulkText(dst, strconv.AppendFloat(tmp[:0], float64(f), 'g', -1, 32))
+	return appendBulkText(dst, appendFloatDigits(tmp[:0], float64(f), 32))
 }
 
 func appendBulkText(dst, text []byte) []byte {

@@ -54,7 +54,9 @@ func AppendNullBulk(dst []byte) []byte { return append(dst, "$-1\r\n"...) }
 func AppendNullArray(dst []byte) []byte { return append(dst, "*-1\r\n"...) }
 
 // AppendDouble appends the RESP3 double ",f\r\n" ("inf", "-inf" and "nan"
-// for the special values), with as many digits as a round trip needs.
+// for the special values), with as many digits as a round trip needs, in
+// plain decimal notation for 1e-7 <= |f| < 1e21 ("1000000") and in
+// exponent notation beyond ("1e+21"), as AppendBulkFloat.
 func AppendDouble(dst []byte, f float64) []byte {
 	dst = appendFloatText(append(dst, ','), f)
 	return append(dst, '\r', '\n')
@@ -287,7 +289,9 @@ func appendLine(dst []byte, s string) []byte {
 	return append(dst, '\r', '\n')
 }
 
-// appendFloatText appends f as RESP3 writes doubles.
+// appendFloatText appends f as RESP3 writes doubles: "inf", "-inf" and
+// "nan" for the special values, otherwise the shortest digits that round
+// trip; see appendFloatDigits.
 func appendFloatText(dst []byte, f float64) []byte {
 	switch {
 	case math.IsInf(f, 1):
@@ -297,5 +301,19 @@ func appendFloatText(dst []byte, f float64) []byte {
 	case math.IsNaN(f):
 		return append(dst, "nan"...)
 	}
-	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	return appendFloatDigits(dst, f, 64)
+}
+
+// appendFloatDigits appends a finite f (of bitSize 32 or 64) with the
+// shortest digits that round trip, in plain decimal notation when
+// 1e-7 <= |f| < 1e21 or f is zero ("1000000", "0.0000001", "-0"), as
+// JavaScript writes numbers, and in exponent notation beyond ("1e+21",
+// "1e-8"). Plain notation keeps integral values integers to Redis:
+// "1e+06" is no integer to INCRBY, SETRANGE or EXPIRE, nor to a value
+// that INCR later reads; every int64 is below 1e21.
+func appendFloatDigits(dst []byte, f float64, bitSize int) []byte {
+	if a := math.Abs(f); a == 0 || (a >= 1e-7 && a < 1e21) {
+		return strconv.AppendFloat(dst, f, 'f', -1, bitSize)
+	}
+	return strconv.AppendFloat(dst, f, 'e', -1, bitSize)
 }
