@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/justredis/justredis/resp"
@@ -75,6 +76,10 @@ func notNowPause(prefix string) time.Duration {
 	}
 	return loadingPause
 }
+
+// beforeNotNowPause, when set (tests only), runs before the pause after a
+// "not now" reply.
+var beforeNotNowPause atomic.Pointer[func()]
 
 // askingCommand precedes a command re-sent after ASK.
 var askingCommand = resp.AppendCommandStrings(nil, "ASKING")
@@ -272,6 +277,9 @@ func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) b
 		}
 		if prefix == "CLUSTERDOWN" && !cl.pinned {
 			cl.node = nil // the slot may have a new owner by then
+		}
+		if hook := beforeNotNowPause.Load(); hook != nil {
+			(*hook)()
 		}
 		if sleepCtx(ctx, notNowPause(prefix)) != nil {
 			return false

@@ -182,8 +182,9 @@ func (dc *dconn) roundTrip(ctx context.Context, buf []byte, n int, timeout time.
 	return out, MaybeSent, nil
 }
 
-// closed reports whether the Mux has closed: nothing more may be written
-// (the interrupt Close sets may lose the race with a write about to start).
+// closed reports whether the Mux has closed: then nothing more is written.
+// A write that begins as Close runs may still go out (Close's interrupt
+// comes asynchronously); its error says MaybeSent.
 func (dc *dconn) closed() bool { return dc.closing != nil && dc.closing.Err() != nil }
 
 // interruptible makes ctx's end, or the Mux's closing, interrupt I/O on dc
@@ -260,7 +261,9 @@ func (dc *dconn) selectDB(ctx context.Context, db int) error {
 // follows MOVED and ASK like the shared path, and retries by the same rules.
 func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value, error) {
 	node := pin
-	attempts, redirects, asking := 0, 0, false
+	// attempts counts every try (for the error); retried the re-sends
+	// that use the retry budget, which redirections do not.
+	attempts, retried, redirects, asking := 0, 0, 0, false
 	for {
 		if node == nil {
 			n, err := m.route(ctx, r.slot, r.readOnly)
@@ -298,7 +301,7 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 			case "LOADING", "TRYAGAIN", "CLUSTERDOWN":
 				// "Not now": the command did not run. Pause and re-send,
 				// within the retry budget, as call.again does.
-				if attempts > r.retries || ctx.Err() != nil {
+				if retried >= r.retries || ctx.Err() != nil {
 					break
 				}
 				if e.Prefix != "LOADING" {
@@ -309,17 +312,19 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 				}
 				if sleepCtx(ctx, notNowPause(e.Prefix)) == nil {
 					asking = false
+					retried++
 					continue
 				}
 			}
 			return v, e
 		}
 		sharded := pin == nil && m.router.Sharded()
-		retry := (exec == NotSent || r.safe) && attempts <= r.retries && ctx.Err() == nil &&
+		retry := (exec == NotSent || r.safe) && retried < r.retries && ctx.Err() == nil &&
 			!errors.Is(err, ErrClosed) && !errors.Is(err, ErrAuth) && !isCommandError(err) && !badReply(err)
 		if !retry {
 			return resp.Value{}, &RequestError{Addr: node.addr(), Exec: exec, Attempts: attempts, Err: err}
 		}
+		retried++
 		if sharded {
 			m.router.Trouble(node, err)
 			node, asking = nil, false

@@ -204,7 +204,9 @@ func (tx *Multi) send(ctx context.Context, node *Node, pinned, asking bool) ([]r
 	if _, err := cl.result(ctx); err != nil && replyError(err) == nil {
 		return nil, err // the connection failed (or failed to come up), or ctx ended
 	}
-	replies = tx.loaded(cl.node, replies) // where it went: a re-send may re-route
+	// Where it went: a re-send may re-route; nil after a CLUSTERDOWN
+	// whose pause ctx cut short (the next send would have asked).
+	replies = tx.loaded(cl.node, replies)
 	if extra > 0 && len(replies) > 0 {
 		replies = replies[1:] // ASKING's +OK
 	}
@@ -221,7 +223,8 @@ func (tx *Multi) appendLoads(dst []byte) []byte {
 
 // loaded takes the replies to appendLoads' commands off the front of
 // replies: it keeps each failed load's error for the script's futures
-// (scriptErr), and tells node's cache of the others.
+// (scriptErr), and tells node's cache of the others (none when node is
+// nil: the cache then learns at the next run).
 func (tx *Multi) loaded(node *Node, replies []resp.Value) []resp.Value {
 	clear(tx.loadErr)
 	if len(replies) < len(tx.scripts) {
@@ -235,7 +238,9 @@ func (tx *Multi) loaded(node *Node, replies []resp.Value) []resp.Value {
 			tx.loadErr[s.sha] = e
 			continue
 		}
-		node.scripts.remember(s.sha)
+		if node != nil {
+			node.scripts.remember(s.sha)
+		}
 	}
 	return replies[len(tx.scripts):]
 }

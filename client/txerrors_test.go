@@ -62,7 +62,7 @@ func TestScriptLoadRefusedButScriptRan(t *testing.T) {
 }
 
 // A server that refuses MULTI runs the commands that follow one by one, and
-// refuses EXEC ("without MULTI"). Exec said ErrTxNotAtomic, which NotExecuted
+// refuses EXEC ("without MULTI"). Exec said ErrTxAborted, which NotExecuted
 // calls "did not run", and the futures never saw the commands' replies: a
 // caller retrying would run the writes twice.
 func TestMultiRefusedCommandsRanOneByOne(t *testing.T) {
@@ -111,9 +111,9 @@ func TestMultiRefusedCommandsRanOneByOne(t *testing.T) {
 }
 
 // Commands on a dedicated connection are not written once the Mux is
-// closed: Close's interrupt of the connection could lose the race with a
-// write about to start, and 17 of 20 such EXECs ran after Close returned,
-// reported "maybe executed".
+// closed: Close's interrupt of the connection (asynchronous) lost the race
+// with the write of a command issued after Close had returned, and 17 of 20
+// such EXECs ran, reported "maybe executed".
 func TestDedicatedNotSentAfterClose(t *testing.T) {
 	srv := startServer(t, redisserver.Options{})
 	ctx := testCtx(t)
@@ -304,5 +304,69 @@ func TestScriptInWatch(t *testing.T) {
 	}
 	if n, err := Int64(after.Reply(ctx)); err != nil || n != 6 {
 		t.Fatalf("the command after it = %d, %v; want 6", n, err)
+	}
+}
+
+// A transaction with a script whose EXEC is answered CLUSTERDOWN, and
+// whose ctx ends during the pause before the re-send, panicked: the pause
+// had cleared the call's node (the slot may move), and the script cache of
+// that nil node was told of the load.
+func TestFakeExecClusterDownCtxEndsInPause(t *testing.T) {
+	fs, cfg := newFake(t)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := NewScript("return 1")
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	hook := func() { cancel() } // the ctx ends as the pause begins
+	beforeNotNowPause.Store(&hook)
+	defer beforeNotNowPause.Store(nil)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		fc := fs.accept()
+		fc.expect("SCRIPT", "LOAD", "return 1")
+		fc.expect("MULTI")
+		fc.expect("EVALSHA", s.SHA(), "0")
+		fc.expect("EXEC")
+		fc.reply(resp.Bulk(s.SHA()), resp.SimpleString("OK"), resp.SimpleString("QUEUED"),
+			resp.ErrorValue("CLUSTERDOWN The cluster is down"))
+	}()
+	tx := m.Database(0).Multi()
+	f := s.Command(tx, nil)
+	err = tx.Exec(ctx)
+	<-served
+	if resp.ErrorPrefix(err) != "CLUSTERDOWN" || !NotExecuted(err) {
+		t.Fatalf("Exec = %v, want the CLUSTERDOWN abort, not executed", err)
+	}
+	if _, ferr := f.Reply(ctx); resp.ErrorPrefix(ferr) != "CLUSTERDOWN" {
+		t.Fatalf("the script's future: %v, want CLUSTERDOWN", ferr)
+	}
+}
+
+// A blocking command's redirections do not use its retry budget, as on the
+// shared connection: after MOVED, a LOADING from the new owner is still
+// paused for and retried with Retries(1).
+func TestFakeBlockingRedirectKeepsRetryBudget(t *testing.T) {
+	servers, cfg := newFakes(t, "a:6379", "b:6379") // dedicated connections do not ask COMMAND
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) { return &oneNodeRouter{m: m, addr: "a:6379"}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ch := goDo(testCtx(t), m.Database(0).With(Retries(1)), "BLPOP", "list", "0")
+	a := servers["a:6379"].accept()
+	a.expect("BLPOP", "list", "0")
+	a.write([]byte("-MOVED 7 b:6379\r\n"))
+	b := servers["b:6379"].accept()
+	b.expect("BLPOP", "list", "0")
+	b.write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+	b.expect("BLPOP", "list", "0")
+	b.write([]byte("*2\r\n$4\r\nlist\r\n$1\r\nx\r\n"))
+	if r := wait(t, ch); r.err != nil || len(r.v.Elems) != 2 || r.v.Elems[1].Str != "x" {
+		t.Fatalf("got %v, %v; want [list x] from b after its LOADING", r.v, r.err)
 	}
 }

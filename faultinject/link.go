@@ -191,9 +191,11 @@ func (l *link) endAtLimit(d Direction) {
 		l.shutdown(closeNormal)
 		return
 	}
-	_ = src.Close()
+	// Limited first: the other direction's write to src, failing once it
+	// is closed, must find it so, or it would shut the link down.
 	l.limited.Store(int32(d) + 1)
 	close(l.limitedCh)
+	_ = src.Close()
 	l.mu.Unlock()
 
 	t := time.NewTimer(limitLinger)

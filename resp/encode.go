@@ -308,7 +308,7 @@ func appendFloatText(dst []byte, f float64) []byte {
 // shortest digits that round trip, in plain decimal notation when
 // 1e-7 <= |f| < 1e21 or f is zero ("1000000", "0.0000001", "-0"), as
 // JavaScript writes numbers, and in exponent notation beyond ("1e+21",
-// "1e-8"). Plain notation keeps integral values integers to Redis:
+// "1e-08"). Plain notation keeps integral values integers to Redis:
 // "1e+06" is no integer to INCRBY, SETRANGE or EXPIRE, nor to a value
 // that INCR later reads; every int64 is below 1e21.
 func appendFloatDigits(dst []byte, f float64, bitSize int) []byte {
