@@ -96,3 +96,41 @@ func ExampleNotExecuted() {
 	fmt.Println(errors.Is(err, context.Canceled), client.NotExecuted(err), client.MaybeExecuted(err))
 	// Output: true true false
 }
+
+// A cached script inside an optimistic transaction: Watch sends the
+// script's SCRIPT LOAD ahead of MULTI, so EXEC never meets NOSCRIPT.
+func ExampleScript_Command() {
+	addr, stop := privateServer()
+	defer stop()
+	ctx := context.Background()
+	mux, err := client.New(client.Config{Endpoints: []string{addr}})
+	if err != nil {
+		panic(err)
+	}
+	defer mux.Close()
+	db := mux.Database(0)
+
+	// Adds ARGV[1] to KEYS[1] unless that would pass ARGV[2].
+	add := client.NewScript(`
+		local n = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+		if n > tonumber(ARGV[2]) then return redis.error_reply('LIMIT over ' .. ARGV[2]) end
+		redis.call('SET', KEYS[1], n)
+		return n`)
+	var total *client.Future
+	err = db.Watch(ctx, []string{"stock"}, func(tx *client.Tx) error {
+		total = add.Command(tx, []string{"stock"}, 5, 100)
+		return nil
+	})
+	n, ferr := client.Int64(total.Reply(ctx))
+	fmt.Println(n, ferr, err)
+
+	// A Multi takes the script the same way.
+	tx := db.Multi()
+	over := add.Command(tx, []string{"stock"}, 500, 100)
+	err = tx.Exec(ctx)
+	_, ferr = over.Reply(ctx)
+	fmt.Println(ferr, err)
+	// Output:
+	// 5 <nil> <nil>
+	// LIMIT over 100 <nil>
+}
