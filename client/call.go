@@ -272,6 +272,15 @@ func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) b
 			return false
 		}
 		prefix := resp.ErrorPrefix(err)
+		if !cl.pinned && cl.node.replicaRead(r, prefix) {
+			// A replica that cannot serve: the router sets it aside, and
+			// the read goes to another node now, without a pause.
+			cl.m.router.Trouble(cl.node, err)
+			cl.node = nil
+			r.retries--
+			r.setAsking(false)
+			return true
+		}
 		if prefix != "LOADING" {
 			cl.m.router.Trouble(cl.node, err)
 		}

@@ -248,8 +248,8 @@ func (n *Node) turnedAway(c *conn, r *request, e *resp.Error) bool {
 		}
 		return true
 	case "LOADING", "TRYAGAIN", "CLUSTERDOWN":
-		if r.retries <= 0 {
-			return false
+		if r.retries <= 0 || n.replicaRead(r, e.Prefix) {
+			return false // replicaRead: the caller's side re-routes it (call.again)
 		}
 		if e.Prefix != "LOADING" {
 			n.m.router.Trouble(n, e)
@@ -263,6 +263,17 @@ func (n *Node) turnedAway(c *conn, r *request, e *resp.Error) bool {
 		return true
 	}
 	return false
+}
+
+// replicaRead reports whether r is a routed read that n serves as a replica
+// and that n turned away with prefix (LOADING: reloading its dataset;
+// CLUSTERDOWN: cut off from the cluster's majority), while its master or
+// another replica may serve it: it goes elsewhere at once, and n is
+// reported in trouble (call.again), rather than waiting on n. Order does
+// not hold across replicas anyway (replication lags), so the read need not
+// keep its place on n's connection.
+func (n *Node) replicaRead(r *request, prefix string) bool {
+	return r.routed && r.readOnly && n.readOnly.Load() && (prefix == "LOADING" || prefix == "CLUSTERDOWN")
 }
 
 // adopt queues a request redirected here by another node's reader: behind

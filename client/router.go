@@ -38,7 +38,9 @@ type Router interface {
 	// client's I/O goroutines: they must not block.
 	Moved(slot int, addr string)
 	// Trouble is told of signs that the topology changed: n's connection
-	// failed or could not be made, or n replied CLUSTERDOWN or TRYAGAIN.
+	// failed or could not be made, or n replied CLUSTERDOWN or TRYAGAIN;
+	// or n, serving reads as a replica (SetReadOnly), replied LOADING: the
+	// read is then routed again at once, and should not go back to n.
 	Trouble(n *Node, err error)
 	// Close releases the router's resources; Mux.Close calls it first.
 	Close()

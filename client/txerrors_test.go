@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,5 +369,81 @@ func TestFakeBlockingRedirectKeepsRetryBudget(t *testing.T) {
 	b.write([]byte("*2\r\n$4\r\nlist\r\n$1\r\nx\r\n"))
 	if r := wait(t, ch); r.err != nil || len(r.v.Elems) != 2 || r.v.Elems[1].Str != "x" {
 		t.Fatalf("got %v, %v; want [list x] from b after its LOADING", r.v, r.err)
+	}
+}
+
+// replicaRouter sends reads to a replica until the client reports trouble
+// with it, then everything to the master.
+type replicaRouter struct {
+	m               *Mux
+	master, replica string
+	troubled        atomic.Bool
+}
+
+func (r *replicaRouter) Sharded() bool      { return true }
+func (r *replicaRouter) KeySlot(string) int { return 7 }
+func (r *replicaRouter) Node(_ context.Context, _ int, readOnly bool) (*Node, error) {
+	if readOnly && !r.troubled.Load() {
+		n := r.m.Node(r.replica)
+		n.SetReadOnly()
+		return n, nil
+	}
+	return r.m.Node(r.master), nil
+}
+func (r *replicaRouter) Moved(int, string) {}
+func (r *replicaRouter) Trouble(n *Node, _ error) {
+	if n.Addr() == r.replica {
+		r.troubled.Store(true)
+	}
+}
+func (r *replicaRouter) Close() {}
+
+// A read that a replica turns away as LOADING (reloading its dataset) or
+// CLUSTERDOWN (cut off from the majority) goes to the master at once, and
+// the router hears of the replica: it was retried on the same replica after
+// each pause until the budget was spent, on the pipelined path (Command)
+// and, for LOADING, on the direct one (Do) too.
+func TestFakeReplicaTurnsReadAway(t *testing.T) {
+	for _, prefix := range []string{"LOADING Redis is loading the dataset in memory", "CLUSTERDOWN The cluster is down"} {
+		for _, pipelined := range []bool{false, true} {
+			servers, cfg := newFakes(t, "master:6379", "replica:6379")
+			servers["replica:6379"].commands = false // the Mux asks COMMAND once, of the first
+			var router *replicaRouter
+			m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+				router = &replicaRouter{m: m, master: "master:6379", replica: "replica:6379"}
+				return router, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			ch := make(chan result, 1)
+			go func() {
+				db := m.Database(0).With(Retries(1))
+				var v resp.Value
+				var err error
+				if pipelined {
+					v, err = db.Command(ctx, "GET", "k").Reply(ctx)
+				} else {
+					v, err = db.Do(ctx, "GET", "k")
+				}
+				ch <- result{v, err}
+			}()
+			rc := servers["replica:6379"].accept()
+			rc.expect("READONLY")
+			rc.write([]byte("+OK\r\n"))
+			rc.expect("GET", "k")
+			rc.write([]byte("-" + prefix + "\r\n"))
+			mc := servers["master:6379"].accept()
+			mc.expect("GET", "k")
+			mc.write([]byte("$1\r\nv\r\n"))
+			if r := wait(t, ch); r.err != nil || r.v.Str != "v" {
+				t.Fatalf("%s, pipelined %v: got %v, %v; want the master's v", prefix, pipelined, r.v, r.err)
+			}
+			if !router.troubled.Load() {
+				t.Fatalf("%s, pipelined %v: the router did not hear of the replica", prefix, pipelined)
+			}
+			_ = m.Close()
+		}
 	}
 }
