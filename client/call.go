@@ -90,6 +90,11 @@ func (cl *call) send(ctx context.Context) {
 	cl.sendErr, cl.reroute = nil, false
 	r := cl.r
 	r.routed = !cl.pinned
+	// One re-send onto a new connection is free when the one taken had
+	// failed before it took the request: a lone caller finds out only now
+	// that the server closed its idle connection (its timeout setting),
+	// where a pipelined reader would have seen it at once and redialled.
+	free := true
 	for {
 		if cl.m.closed.Load() {
 			cl.sendErr = &RequestError{Exec: r.queuedExec(), Attempts: r.tries(), Err: ErrClosed}
@@ -124,6 +129,10 @@ func (cl *call) send(ctx context.Context) {
 		}
 		// ctx ended while the queue was full, or the connection failed
 		// before taking the request: it never entered it.
+		if free && ctx.Err() == nil && c.isDead.Load() {
+			free = false
+			continue
+		}
 		if ctx.Err() != nil || r.retries <= 0 {
 			cl.sendErr = &RequestError{Addr: c.addr, Exec: r.queuedExec(), Attempts: r.tries(), Err: err}
 			return

@@ -56,13 +56,17 @@ func (c *conn) tryDirect(ctx context.Context, r *request) bool {
 	if closed, err := c.peek.closed(); closed || err != nil {
 		// The server closed it while it was idle, or sent something
 		// unasked: never written, so r can go through the failure path.
-		c.directMu.Unlock()
 		if err == errPeekData {
+			c.directMu.Unlock()
 			c.wantPipelined.Store(true)
 			c.maybeSwitch()
 			return false
 		}
+		// Failed holding directMu, as close does: released first, a
+		// caller switching to pipelined mode meanwhile would start the
+		// goroutines of a connection that endDirect then finishes.
 		c.failDirect(connErr("read", errors.New("server closed the connection while it was idle")), nil)
+		c.directMu.Unlock()
 		return false // enqueue will refuse it; the caller redials
 	}
 	c.roundTrip(ctx, r)
@@ -129,8 +133,6 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 	_ = c.nc.SetDeadline(deadline)
 	stop := noStop
 	if done := ctx.Done(); done != nil {
-		c.armInterrupt(true)
-		defer c.armInterrupt(false)
 		c.imu.Lock()
 		if done != c.idone {
 			// One registration per context, kept for the next round trips
@@ -141,7 +143,13 @@ func (c *conn) roundTrip(ctx context.Context, r *request) {
 			}
 			c.idone, c.istop = done, context.AfterFunc(ctx, func() { c.interrupt(done) })
 		}
+		// Armed in the same hold of imu as idone is swapped: armed with
+		// the last round trip's context still in idone, that context's
+		// end (its caller's deferred cancel, say) would cut this round
+		// trip short.
+		c.armed = true
 		c.imu.Unlock()
+		defer c.armInterrupt(false)
 	}
 	if err := ctx.Err(); err != nil {
 		// Checked once armed: an interrupt registered earlier for ctx,
@@ -365,20 +373,28 @@ func (c *conn) failDirect(err error, held *directFailure) {
 	for _, r := range queued {
 		replay = c.settle(r, err, NotSent, false, replay)
 	}
-	c.endDirect()
+	// The replays are handed over before endDirect wakes those waiting for
+	// the connection's end: one of them dialling first could write its
+	// command ahead of them.
 	if c.onFailed != nil {
 		c.onFailed(c, replay, err)
-		return
+	} else {
+		for _, r := range replay {
+			r.fail(err, NotSent)
+		}
 	}
-	for _, r := range replay {
-		r.fail(err, NotSent)
-	}
+	c.endDirect()
 }
 
 // endDirect marks a connection that never left direct mode as finished:
-// there are no goroutines to wait for.
+// there are no goroutines to wait for. Its callers hold directMu in direct
+// mode; in pipelined mode the goroutines close writerDone and readerDone
+// themselves, so it must not.
 func (c *conn) endDirect() {
 	c.unregisterInterrupt()
+	if c.mode.Load() != modeDirect {
+		return
+	}
 	c.endOnce.Do(func() {
 		close(c.writerDone)
 		close(c.readerDone)

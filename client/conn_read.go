@@ -108,12 +108,22 @@ func (c *conn) pop() {
 }
 
 // drain settles every request the failed connection still holds, once the
-// writer has stopped and it is known how many bytes it handed to the kernel:
-// first the written ones, oldest first, then the queued ones.
+// writer has stopped and it is known how many bytes it handed to the kernel,
+// in the order they were issued: first those the server turned away (retryQ:
+// each was written before everything still in flight, whose replies come
+// after its own, and the writer has written nothing since), then the
+// written ones, oldest first, then the queued ones.
 func (c *conn) drain() {
 	<-c.writerDone
 	err := c.err()
 	var replay []*request
+	c.mu.Lock()
+	turnedAway := c.retryQ
+	c.retryQ = nil
+	c.mu.Unlock()
+	for _, r := range turnedAway {
+		replay = c.settle(r, err, NotSent, false, replay)
+	}
 	for {
 		r := c.head()
 		if r == nil {
@@ -134,8 +144,8 @@ func (c *conn) drain() {
 		replay = c.settle(r, err, exec, true, replay)
 	}
 	c.mu.Lock()
-	queued := append(c.retryQ, c.pending...)
-	c.pending, c.retryQ = nil, nil
+	queued := c.pending
+	c.pending = nil
 	c.mu.Unlock()
 	for _, r := range queued {
 		replay = c.settle(r, err, NotSent, false, replay)

@@ -132,14 +132,22 @@ func (n *Node) dial(done chan struct{}) {
 			_ = rc.nc.Close()
 		}
 	}
-	if c != nil {
+	// The replays go onto c before c is visible, in the order they came,
+	// so that no caller's command is written ahead of them. push may hand
+	// them back through connFailed (c failed already), which takes n.mu:
+	// not held while pushing. The loop ends holding n.mu with none left,
+	// or with c failed (what it handed back is pushed once more below,
+	// which hands it on to a new dial, as when c fails later).
+	for {
 		n.mu.Lock()
 		replay := n.replay
+		if c == nil || len(replay) == 0 || c.err() != nil {
+			break
+		}
 		n.replay = nil
 		n.mu.Unlock()
-		c.pushFront(replay)
+		c.push(replay, false)
 	}
-	n.mu.Lock()
 	if c != nil && n.m.closed.Load() {
 		// Close ran while we dialled: leave nothing behind. (Close reads
 		// cc under n.mu after setting closed, so it sees what we store.)
@@ -167,7 +175,7 @@ func (n *Node) dial(done chan struct{}) {
 	n.mu.Unlock()
 	close(done)
 	if c != nil {
-		c.pushFront(leftover)
+		c.push(leftover, false) // none, unless c failed already: then it hands them on
 	} else {
 		failAll(leftover, err)
 	}

@@ -1,0 +1,170 @@
+package client
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/justredis/justredis/redisserver"
+	"github.com/justredis/justredis/resp"
+)
+
+// goroutineIn reports whether some goroutine's stack holds fn.
+func goroutineIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
+}
+
+// When a lone caller's peek finds that the server closed the idle
+// connection, it fails the connection holding directMu, as close does.
+// It released directMu first, and a caller switching the connection to
+// pipelined mode in that gap started its goroutines, which then closed
+// the channels endDirect had closed: the program died ("close of closed
+// channel"). The test stops the first caller inside the failure (holding
+// c.mu, which fail takes) and makes the switch there.
+func TestFakeIdleCloseVsSwitch(t *testing.T) {
+	fs, cfg := newFakeTCP(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	db := m.Database(0)
+	ch := goDo(ctx, db, "PING")
+	fc := fs.accept()
+	fc.expect("PING")
+	fc.reply(resp.SimpleString("PONG"))
+	if r := wait(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	c := m.single.cc.Load()
+	if c.mode.Load() != modeDirect {
+		t.Fatal("want the connection in direct mode")
+	}
+	_ = fc.nc.Close() // the server closes the idle connection
+	waitFor(t, "the close to reach the client", func() bool {
+		c.directMu.Lock()
+		defer c.directMu.Unlock()
+		closed, _ := c.peek.closed()
+		return closed
+	})
+
+	c.mu.Lock() // the first caller's fail waits here
+	ch = goDo(ctx, db, "PING")
+	waitFor(t, "the first caller to fail the connection", func() bool { return goroutineIn("(*conn).fail(") })
+	if c.directMu.TryLock() { // free only on the old code
+		c.directMu.Unlock()
+		c.wantPipelined.Store(true)
+		c.maybeSwitch()
+	}
+	c.mu.Unlock()
+
+	fc = fs.accept() // the first caller's command, on a new connection
+	fc.expect("PING")
+	fc.reply(resp.SimpleString("PONG"))
+	if r := wait(t, ch); r.err != nil || r.v.Str != "PONG" {
+		t.Fatalf("PING after the idle close: %v, %v", r.v, r.err)
+	}
+}
+
+// A lone caller with a fresh ctx per command, cancelled as it returns (the
+// usual defer cancel()): the interrupt still registered for the previous
+// ctx could fire once the next round trip had armed but not yet swapped in
+// its own ctx, and cut it short. The write failed with nothing sent, the
+// connection was torn down as if timed out, and with Retries(0) the
+// caller got the error (34 in 20,000 under -race).
+func TestDirectStaleInterrupt(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	var dials atomic.Int32
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}})
+	db := m.Database(0).With(Retries(0))
+	bg := testCtx(t)
+	for i := range scaled(5000) {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		_, err := db.Do(ctx, "INCR", "n")
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d dials, want 1", n)
+	}
+}
+
+// A failed connection's requests are replayed in the order they were
+// issued. One the server turned away (LOADING), waiting to be re-sent, was
+// issued before those still in flight, whose replies come after its own;
+// it was replayed after them: SET k v, then GET k (read-only, replayed)
+// came out as GET, SET on the new connection.
+func TestFakeReplayKeepsOrderAfterNotNow(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	db := m.Database(0)
+	ch := goDo(ctx, db, "PING")
+	fc := fs.accept()
+	fc.expect("PING")
+	fc.reply(resp.SimpleString("PONG"))
+	if r := wait(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	set := db.Command(ctx, "SET", "k", "v")
+	get := db.Command(ctx, "GET", "k")
+	fc.expect("SET", "k", "v")
+	fc.expect("GET", "k")
+	fc.reply(resp.ErrorValue("LOADING Redis is loading the dataset in memory"))
+	c := m.single.cc.Load()
+	waitFor(t, "SET to wait for its re-send", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.retryQ) == 1
+	})
+	_ = fc.nc.Close()
+	fc = fs.accept()
+	fc.expect("SET", "k", "v")
+	fc.expect("GET", "k")
+	fc.reply(resp.SimpleString("OK"), resp.Bulk("v"))
+	if _, err := set.Reply(ctx); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	if v, err := get.Reply(ctx); err != nil || v.Str != "v" {
+		t.Fatalf("GET: %v, %v", v, err)
+	}
+}
+
+// A lone caller's connection that the server closed while idle (its
+// timeout setting, CLIENT KILL) costs the next command nothing: it was
+// never sent, and a pipelined reader would have seen the close at once and
+// redialled. The direct path found out only at that command and charged
+// its retry budget: with Retries(0) it failed.
+func TestDirectIdleCloseCostsNoRetry(t *testing.T) {
+	srv := startServer(t, redisserver.Options{})
+	ctx := testCtx(t)
+	m := newMux(t, Config{Endpoints: []string{serverAddr(t, srv)}})
+	db := m.Database(0).With(Retries(0))
+	if _, err := db.Do(ctx, "PING"); err != nil {
+		t.Fatal(err)
+	}
+	c := m.single.cc.Load()
+	if c.mode.Load() != modeDirect {
+		t.Fatal("want the connection in direct mode")
+	}
+	if _, err := srv.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the close to reach the client", func() bool {
+		c.directMu.Lock()
+		defer c.directMu.Unlock()
+		closed, _ := c.peek.closed()
+		return closed
+	})
+	if _, err := db.Do(ctx, "PING"); err != nil {
+		t.Fatalf("PING after the idle close: %v", err)
+	}
+}
