@@ -25,6 +25,10 @@ type dconn struct {
 	quick     time.Duration   // socket timeout for commands that do not block (0: none)
 	closing   context.Context // the Mux's: ends any I/O on it when the Mux closes
 	poisoned  bool            // an interrupt may still fire on it: never reuse
+	// readOnly: READONLY was sent on it. A connection dialled (or pooled)
+	// before its node was set to serve reads as a replica (SetReadOnly)
+	// lacks it, and is sent it before its next use (sayReadOnly).
+	readOnly bool
 }
 
 // dedicatedPool is a node's set of dedicated connections.
@@ -63,7 +67,7 @@ func (p *dedicatedPool) get(ctx context.Context) (*dconn, error) {
 		p.idle = p.idle[:n-1]
 		if dc.alive() {
 			p.mu.Unlock()
-			return dc, nil
+			return p.ready(ctx, dc)
 		}
 		_ = dc.rc.nc.Close() // the server closed it while idle (its timeout setting)
 	}
@@ -73,12 +77,60 @@ func (p *dedicatedPool) get(ctx context.Context) (*dconn, error) {
 		<-p.sem
 		return nil, err
 	}
-	return &dconn{rc: rc, quick: p.n.m.s.socketTimeout, closing: p.n.m.ctx}, nil
+	return p.ready(ctx, &dconn{rc: rc, quick: p.n.m.s.socketTimeout, closing: p.n.m.ctx})
 }
 
-// put returns dc to the set; reusable false (its state is unknown or dirty)
-// closes it.
+// ready readies dc, taken from the set or just dialled, for get's caller:
+// it says READONLY on it if it must (sayReadOnly). When that fails, dc is
+// closed and its token given back.
+func (p *dedicatedPool) ready(ctx context.Context, dc *dconn) (*dconn, error) {
+	if err := p.sayReadOnly(ctx, dc); err != nil {
+		_ = dc.rc.nc.Close()
+		<-p.sem
+		return nil, err
+	}
+	return dc, nil
+}
+
+// sayReadOnly sends READONLY on dc when its node serves reads as a
+// cluster replica (Node.SetReadOnly) and dc has not said it yet: without
+// it, the replica answers a read (a blocking XREAD, say) with MOVED to its
+// master, and every such redirection costs a topology refresh. A
+// connection the set kept from before the node was set read-only is
+// caught up here too. The caller's ctx, and the Mux's closing, cut it
+// short.
+func (p *dedicatedPool) sayReadOnly(ctx context.Context, dc *dconn) error {
+	if dc.readOnly || !p.n.readOnly.Load() {
+		return nil
+	}
+	undo := dc.interruptible(ctx)
+	err := readOnlyHandshake(ctx, dc.rc, p.n.m.s)
+	undo()
+	if err != nil || dc.poisoned { // poisoned: ctx ended, or the Mux closed, as it ran
+		if dc.closed() {
+			return ErrClosed
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return err
+	}
+	dc.readOnly = true
+	return nil
+}
+
+// put returns dc to the set after a caller's own commands ran on it (Conn,
+// Tx); reusable false (its state is unknown or dirty) closes it. Those
+// commands may have left the READONLY mode (RESET, which Conn's reset
+// sends, or READWRITE): READONLY is said again before the next use.
 func (p *dedicatedPool) put(dc *dconn, reusable bool) {
+	dc.readOnly = false
+	p.release(dc, reusable)
+}
+
+// release is put for a connection whose READONLY mode is as it was when
+// get returned it (a blocking command ran on it).
+func (p *dedicatedPool) release(dc *dconn, reusable bool) {
 	defer func() { <-p.sem }()
 	p.mu.Lock()
 	if !reusable || p.closed || dc.poisoned {
@@ -348,7 +400,7 @@ func (m *Mux) blockingOnce(ctx context.Context, node *Node, db int, buf []byte, 
 		return resp.Value{}, NotSent, err
 	}
 	vs, exec, err := dc.roundTrip(ctx, buf, n, 0)
-	p.put(dc, err == nil)
+	p.release(dc, err == nil)
 	if err != nil {
 		return resp.Value{}, exec, err
 	}

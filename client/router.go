@@ -129,7 +129,9 @@ func (m *Mux) route(ctx context.Context, slot int, readOnly bool) (*Node, error)
 }
 
 // keysOf returns a command's keys, asking the server (COMMAND GETKEYS) when
-// the client's own key specs cannot tell.
+// the client's own key specs cannot tell. When that question fails, the
+// error is a *RequestError saying the command was not sent (whatever
+// became of the question: that is not the caller's command).
 func (m *Mux) keysOf(ctx context.Context, ci *CommandInfo, args []any) ([]string, error) {
 	return keysOf(ctx, m, ci, args, argText)
 }
@@ -149,9 +151,26 @@ func keysOf[A any](ctx context.Context, m *Mux, ci *CommandInfo, args []A, text 
 		if replyError(err) != nil {
 			return nil, nil // the server finds no keys (or rejects the command: it will say so when run)
 		}
-		return nil, err
+		return nil, getKeysErr(err)
 	}
 	return Strings(v, nil)
+}
+
+// getKeysErr is the error of a command whose keys could not be found
+// because COMMAND GETKEYS failed with err: the command was not sent. The
+// cause is err's own (a *RequestError of err's, which may say MaybeSent of
+// COMMAND GETKEYS, is not in the chain, so that MaybeExecuted is false);
+// ctx errors and the like stay in it.
+func getKeysErr(err error) error {
+	cause, on := err, ""
+	var re *RequestError
+	if errors.As(err, &re) {
+		cause = re.Err
+		if re.Addr != "" {
+			on = " on " + re.Addr
+		}
+	}
+	return &RequestError{Exec: NotSent, Err: fmt.Errorf("finding the keys (COMMAND GETKEYS%s): %w", on, cause)}
 }
 
 // slotOf returns the hash slot of a command under a sharded router (NoSlot

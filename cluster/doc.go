@@ -57,8 +57,9 @@
 //
 // # All masters
 //
-// Masters lists the masters (endpoints() in Python justredis); DoOnMasters
-// runs a command on every master and returns each one's result
-// (run_commandreply_on_all_masters()). A handle pinned with client.Pin(addr)
-// sends to one node and does not follow MOVED.
+// Masters lists the masters (endpoints() in Python justredis), those that
+// serve no slots yet (or any more) included, so that a reshard onto a new
+// node misses nothing; DoOnMasters runs a command on every master and
+// returns each one's result (run_commandreply_on_all_masters()). A handle
+// pinned with client.Pin(addr) sends to one node and does not follow MOVED.
 package cluster

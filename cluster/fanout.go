@@ -24,7 +24,10 @@ func routerOf(m *client.Mux) (*router, error) {
 
 // Masters returns the addresses of the cluster's masters, as the client
 // currently sees them (endpoints() in Python justredis), refreshing the
-// view first.
+// view first. Masters that serve no slots (one just added, or emptied by a
+// reshard) are among them; failed ones are not. (Before Redis 7, whose
+// CLUSTER SLOTS names only the masters that serve slots, those are all it
+// can see.)
 func Masters(ctx context.Context, m *client.Mux) ([]string, error) {
 	r, err := routerOf(m)
 	if err != nil {
@@ -49,11 +52,11 @@ type Result struct {
 	Err   error      // as Do returns it: an error reply (*resp.Error) or a failure to get a reply
 }
 
-// DoOnMasters runs a command on every master, concurrently
-// (run_commandreply_on_all_masters in Python justredis): FLUSHALL, SCRIPT
-// LOAD, DBSIZE, KEYS... It returns one Result per master, sorted by address;
-// each has its own error. The error return is for failing to learn the
-// masters at all.
+// DoOnMasters runs a command on every master that Masters lists,
+// concurrently (run_commandreply_on_all_masters in Python justredis):
+// FLUSHALL, SCRIPT LOAD, DBSIZE, KEYS... It returns one Result per master,
+// sorted by address; each has its own error. The error return is for failing
+// to learn the masters at all.
 func DoOnMasters(ctx context.Context, m *client.Mux, args ...any) ([]Result, error) {
 	masters, err := Masters(ctx, m)
 	if err != nil {

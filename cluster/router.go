@@ -196,10 +196,9 @@ func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Nod
 	}
 	var s *shard
 	if slot == client.NoSlot {
-		if len(t.shards) == 0 {
+		if s = anyServing(t.shards); s == nil {
 			return nil, ErrTopology
 		}
-		s = t.shards[rand.IntN(len(t.shards))]
 	} else {
 		i := t.slots[slot]
 		if i < 0 {
@@ -230,6 +229,33 @@ func (r *router) Node(ctx context.Context, slot int, readOnly bool) (*client.Nod
 		return n, nil
 	}
 	return nil, client.ErrClosed
+}
+
+// anyServing returns one of shards at random: one that serves slots, if
+// any does (a master that serves none may be joining the cluster still).
+func anyServing(shards []*shard) *shard {
+	n := 0
+	for _, s := range shards {
+		if len(s.ranges) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		if len(shards) == 0 {
+			return nil
+		}
+		return shards[rand.IntN(len(shards))]
+	}
+	k := rand.IntN(n)
+	for _, s := range shards {
+		if len(s.ranges) > 0 {
+			if k == 0 {
+				return s
+			}
+			k--
+		}
+	}
+	return nil // not reached
 }
 
 // Moved implements client.Router: the slot moves at once in the current

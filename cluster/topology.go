@@ -13,7 +13,10 @@ import (
 
 // topology is one view of the cluster: which node serves each slot.
 type topology struct {
-	shards []*shard         // sorted by master address
+	// shards: sorted by master address. Masters that serve no slots (just
+	// added, or emptied by a reshard) are among them, for fan-out
+	// (Masters, DoOnMasters) and refreshes; slots never point to them.
+	shards []*shard
 	slots  [SlotCount]int16 // index into shards; -1 where no shard serves the slot
 }
 
@@ -126,7 +129,11 @@ func newTopology(shards []*shard) (*topology, error) {
 // Redis 7.2 a failed old master stays in its shard after a failover, with
 // the role "master" and the health "fail", beside the promoted replica).
 // A shard that serves slots but names no master with an address is an
-// error: routing its slots anywhere would be wrong.
+// error: routing its slots anywhere would be wrong. A shard that serves
+// none (a master just added, or emptied by a reshard) is kept, so that
+// fan-out reaches every master, unless its master has failed (a dead
+// node, or, before Redis 7.2, an old master a failover replaced) or is
+// already another shard's (a node still in handshake, say).
 func parseShards(v resp.Value, from string, tls bool) (*topology, error) {
 	if v.Type != resp.TypeArray && v.Type != resp.TypeSet {
 		return nil, fmt.Errorf("%w: CLUSTER SHARDS replied %v", ErrTopology, v.Type)
@@ -166,10 +173,10 @@ func parseShards(v resp.Value, from string, tls bool) (*topology, error) {
 			}
 		}
 		if s.master == "" {
+			if len(s.ranges) == 0 {
+				continue // no master, or only a failed one: nothing to reach
+			}
 			s.master = failedMaster
-		}
-		if len(s.ranges) == 0 {
-			continue
 		}
 		if s.master == "" {
 			hint := ""
@@ -183,11 +190,33 @@ func parseShards(v resp.Value, from string, tls bool) (*topology, error) {
 		sort.Strings(s.standby)
 		shards = append(shards, s)
 	}
-	return newTopology(shards)
+	return newTopology(dropDuplicateSlotless(shards))
+}
+
+// dropDuplicateSlotless drops the shards that serve no slots and whose
+// master is another shard's too (a node listed twice: during a handshake,
+// a node may list the same address under a temporary ID).
+func dropDuplicateSlotless(shards []*shard) []*shard {
+	serving := map[string]bool{}
+	for _, s := range shards {
+		if len(s.ranges) > 0 {
+			serving[s.master] = true
+		}
+	}
+	seen := map[string]bool{}
+	return slices.DeleteFunc(shards, func(s *shard) bool {
+		if len(s.ranges) > 0 {
+			return false
+		}
+		dup := serving[s.master] || seen[s.master]
+		seen[s.master] = true
+		return dup
+	})
 }
 
 // parseSlots parses CLUSTER SLOTS (before Redis 7): a list of [start, end,
-// master, replicas...], each node [ip, port, id, ...].
+// master, replicas...], each node [ip, port, id, ...]. Masters that serve
+// no slots are not in it.
 func parseSlots(v resp.Value, from string) (*topology, error) {
 	if v.Type != resp.TypeArray {
 		return nil, fmt.Errorf("%w: CLUSTER SLOTS replied %v", ErrTopology, v.Type)
@@ -227,19 +256,24 @@ func parseSlots(v resp.Value, from string) (*topology, error) {
 }
 
 // nodeAddr builds "host:port" from what the server says of a node: its
-// preferred endpoint, else its IP, else the host of the node that answered.
+// preferred endpoint; where that is unknown ("" or "?": the cluster runs
+// with cluster-preferred-endpoint-type unknown-endpoint, behind a load
+// balancer or NAT, say), the host of the node that answered, as the spec
+// says, and only when that has none, the node's IP (which such a node
+// announces for the cluster bus, not for clients).
 func nodeAddr(endpoint, ip string, port int, from string) string {
 	if port <= 0 {
 		return ""
 	}
 	host := endpoint
 	if host == "" || host == "?" {
-		host = ip
-	}
-	if host == "" || host == "?" {
+		host = ""
 		if h, _, err := net.SplitHostPort(from); err == nil {
 			host = h
 		}
+	}
+	if host == "" && ip != "?" {
+		host = ip
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
