@@ -54,6 +54,7 @@ type conn struct {
 	wv       net.Buffers // the vectored write's view of iov (WriteTo consumes it)
 	vectored bool        // set before the connection is used: nc writes vectors (writev)
 	batch    []*request  // requests taken from pending
+	wseq     uint32      // the seq of the last request written first here (request.seq)
 	pub      []*request  // scratch: requests being published to flight
 	curDB    int         // the database selected on the connection
 	offset   int64       // stream offset of wbuf[0]
@@ -391,6 +392,12 @@ func (c *conn) fillBuffer() {
 			c.curDB = r.db
 		}
 		r.start = c.offset + int64(c.wlen)
+		if r.seq == 0 {
+			if c.wseq++; c.wseq == 0 {
+				c.wseq = 1 // 0 is "not written here"
+			}
+			r.seq = c.wseq
+		}
 		c.put(r)
 		publish = append(publish, r)
 	}

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/justredis/justredis/resp"
@@ -109,21 +111,25 @@ func (c *conn) pop() {
 
 // drain settles every request the failed connection still holds, once the
 // writer has stopped and it is known how many bytes it handed to the kernel,
-// in the order they were issued: first those the server turned away (retryQ:
-// each was written before everything still in flight, whose replies come
-// after its own, and the writer has written nothing since), then the
-// written ones, oldest first, then the queued ones.
+// in the order they were issued: the written ones and those the server
+// turned away ("not now": retryQ) by the order of their first write (seq;
+// write order alone would put one turned away, then written again, after
+// those issued after it), then the queued ones.
 func (c *conn) drain() {
 	<-c.writerDone
 	err := c.err()
 	var replay []*request
+	type held struct {
+		r       *request
+		written bool // in flight; else waiting in retryQ, queued again
+	}
+	var all []held
 	c.mu.Lock()
-	turnedAway := c.retryQ
+	for _, r := range c.retryQ {
+		all = append(all, held{r, false})
+	}
 	c.retryQ = nil
 	c.mu.Unlock()
-	for _, r := range turnedAway {
-		replay = c.settle(r, err, NotSent, false, replay)
-	}
 	for {
 		r := c.head()
 		if r == nil {
@@ -132,6 +138,16 @@ func (c *conn) drain() {
 		c.pop()
 		if r.internal != nil {
 			putRequest(r)
+			continue
+		}
+		all = append(all, held{r, true})
+	}
+	// By seq, modulo 2^32: serial-number order, right across a wrap.
+	slices.SortStableFunc(all, func(a, b held) int { return cmp.Compare(int32(a.r.seq-b.r.seq), 0) })
+	for _, h := range all {
+		r := h.r
+		if !h.written {
+			replay = c.settle(r, err, NotSent, false, replay)
 			continue
 		}
 		// A request whose last byte never reached the kernel never reached

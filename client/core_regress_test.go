@@ -168,3 +168,110 @@ func TestDirectIdleCloseCostsNoRetry(t *testing.T) {
 		t.Fatalf("PING after the idle close: %v", err)
 	}
 }
+
+// promotedRouter sends reads to b as a replica until promoted is set; from
+// then on b is the slot's master, and everything goes to it.
+type promotedRouter struct {
+	m        *Mux
+	promoted atomic.Bool
+}
+
+func (r *promotedRouter) Sharded() bool      { return true }
+func (r *promotedRouter) KeySlot(string) int { return 7 }
+func (r *promotedRouter) Node(_ context.Context, _ int, readOnly bool) (*Node, error) {
+	if readOnly || r.promoted.Load() {
+		n := r.m.Node("b:6379")
+		if !r.promoted.Load() {
+			n.SetReadOnly()
+		}
+		return n, nil
+	}
+	return r.m.Node("a:6379"), nil
+}
+func (r *promotedRouter) Moved(int, string)    {}
+func (r *promotedRouter) Trouble(*Node, error) {}
+func (r *promotedRouter) Close()               {}
+
+// A replica promoted to master keeps its read-only flag; a read the router
+// sends to it as the master, answered LOADING, was re-routed at once as a
+// replica read, to the same node, without the pause a master gets: a
+// budget of retries was spent in microseconds. It pauses now.
+func TestFakePromotedReplicaLoadingPauses(t *testing.T) {
+	servers, cfg := newFakes(t, "a:6379", "b:6379")
+	servers["b:6379"].commands = false // the Mux asks COMMAND once, of the first
+	var router *promotedRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &promotedRouter{m: m}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := testCtx(t)
+	db := m.Database(0).With(Retries(1))
+	ch := goDo(ctx, db, "GET", "k")
+	bc := servers["b:6379"].accept()
+	bc.expect("READONLY")
+	bc.write([]byte("+OK\r\n"))
+	bc.expect("GET", "k")
+	bc.reply(resp.Bulk("v"))
+	if r := wait(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	router.promoted.Store(true) // a failover: b is the master now, and loading
+	start := time.Now()
+	ch = goDo(ctx, db, "GET", "k")
+	bc.expect("GET", "k")
+	bc.write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+	bc.expect("GET", "k")
+	if waited := time.Since(start); waited < loadingPause*9/10 {
+		t.Fatalf("re-sent after %v, want the %v pause", waited, loadingPause)
+	}
+	bc.reply(resp.Bulk("v"))
+	if r := wait(t, ch); r.err != nil || r.v.Str != "v" {
+		t.Fatalf("got %v, %v", r.v, r.err)
+	}
+}
+
+// A failed connection replays in issue order also when a request the
+// server turned away was written again (its pause over) while one issued
+// after it, still in flight, was turned away in turn: GET k, SET k v came
+// out as SET, GET. drain orders by each request's first write (seq).
+func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
+	fs, cfg := newFake(t)
+	m := newMux(t, cfg)
+	ctx := testCtx(t)
+	db := m.Database(0)
+	ch := goDo(ctx, db, "PING")
+	fc := fs.accept()
+	fc.expect("PING")
+	fc.reply(resp.SimpleString("PONG"))
+	if r := wait(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	get := db.Command(ctx, "GET", "k")
+	set := db.Command(ctx, "SET", "k", "v")
+	fc.expect("GET", "k")
+	fc.expect("SET", "k", "v")
+	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot"))
+	fc.expect("GET", "k") // written again after the pause; SET still in flight
+	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot")) // SET's
+	c := m.single.cc.Load()
+	waitFor(t, "SET to wait for its re-send", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.retryQ) == 1
+	})
+	_ = fc.nc.Close()
+	fc = fs.accept()
+	fc.expect("GET", "k")
+	fc.expect("SET", "k", "v")
+	fc.reply(resp.Null(), resp.SimpleString("OK"))
+	if _, err := get.Reply(ctx); err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	if _, err := set.Reply(ctx); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+}

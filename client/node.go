@@ -262,9 +262,11 @@ func (n *Node) turnedAway(c *conn, r *request, e *resp.Error) bool {
 		if e.Prefix != "LOADING" {
 			n.m.router.Trouble(n, e)
 		}
+		seq := r.seq
 		if !r.requeue() {
 			return true
 		}
+		r.seq = seq // it keeps its place on this connection (drain)
 		r.retries--
 		r.setAsking(false)
 		c.retryAfter(r, notNowPause(e.Prefix))

@@ -97,6 +97,13 @@ type request struct {
 	// (the start) for everything else, a transaction included (the flag
 	// lasts until EXEC).
 	askAt int32
+	// seq is the order of the request's first write on the connection
+	// that holds it (its writer numbers them, wrapping, skipping 0), 0
+	// before; sent again on the same connection after "not now", it keeps
+	// it. drain replays by it: in the order the requests were issued.
+	// 32 bits fit the request in its size class (layout_test.go); the
+	// requests compared are never 2^31 apart.
+	seq uint32
 
 	// A waiter list's links, guarded by the list shard's lock.
 	wlinked      bool
@@ -178,7 +185,7 @@ func putRequest(r *request) {
 	if cap(r.big) > maxPooledBig {
 		r.big = nil
 	}
-	r.db, r.expect, r.start, r.internal = 0, 0, 0, nil
+	r.db, r.expect, r.start, r.internal, r.seq = 0, 0, 0, nil, 0
 	r.safe, r.retries, r.slot, r.readOnly = false, 0, NoSlot, false
 	r.resend, r.routed, r.asking, r.redirects, r.askAt = false, false, false, 0, 0
 	r.attempts.Store(0)
@@ -243,7 +250,7 @@ func (r *request) plain() bool { return r.err == nil && !r.value.Type.IsError() 
 func (r *request) resetResult() {
 	clear(r.replies)
 	r.replies = r.replies[:0]
-	r.value, r.err, r.exec = resp.Value{}, nil, NotSent
+	r.value, r.err, r.exec, r.seq = resp.Value{}, nil, NotSent, 0
 }
 
 // requeue takes back a written request whose reply said it did not run,
