@@ -255,8 +255,10 @@ func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
 	fc.expect("GET", "k")
 	fc.expect("SET", "k", "v")
 	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot"))
-	fc.expect("GET", "k")                                                                // written again after the pause; SET still in flight
-	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot")) // SET's
+	// GET, written again after the pause, while SET is still in flight;
+	// then SET is turned away in turn.
+	fc.expect("GET", "k")
+	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot"))
 	c := m.single.cc.Load()
 	waitFor(t, "SET to wait for its re-send", func() bool {
 		c.mu.Lock()
