@@ -277,3 +277,40 @@ func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
 		t.Fatalf("SET: %v", err)
 	}
 }
+
+// A blocking read that a replica turns away as LOADING goes to another
+// node at once, as a pipelined read does; it waited on the replica,
+// pausing between tries.
+func TestFakeBlockingReplicaReadGoesElsewhere(t *testing.T) {
+	servers, cfg := newFakes(t, "master:6379", "replica:6379")
+	servers["master:6379"].commands = false // the Mux asks COMMAND once, of the first
+	var router *replicaRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &replicaRouter{m: m, master: "master:6379", replica: "replica:6379"}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ch := goDo(testCtx(t), m.Database(0).With(Retries(1)), "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	// XREAD's keys are movable: the client asks the master's shared
+	// connection (the first, which is asked COMMAND) where they are.
+	shared := servers["master:6379"].accept()
+	shared.expect("COMMAND", "GETKEYS", "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	shared.reply(resp.Array(resp.Bulk("s")))
+	rc := servers["replica:6379"].accept()
+	rc.expect("READONLY")
+	rc.write([]byte("+OK\r\n"))
+	rc.expect("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	rc.write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+	mc := servers["master:6379"].accept()
+	mc.expect("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	mc.write([]byte("*-1\r\n"))
+	if r := wait(t, ch); r.err != nil || !r.v.IsNull() {
+		t.Fatalf("got %v, %v; want the master's null", r.v, r.err)
+	}
+	if !router.troubled.Load() {
+		t.Fatal("the router did not hear of the replica")
+	}
+}

@@ -356,6 +356,16 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 				if retried >= r.retries || ctx.Err() != nil {
 					break
 				}
+				if pin == nil && r.readOnly && node.readOnly.Load() && e.Prefix != "TRYAGAIN" {
+					// A replica that cannot serve (call.again): set aside,
+					// and the read goes elsewhere now, if elsewhere there is.
+					m.router.Trouble(node, e)
+					if n, rerr := m.route(ctx, r.slot, r.readOnly); rerr == nil && n != node {
+						node, asking = n, false
+						retried++
+						continue
+					}
+				}
 				if e.Prefix != "LOADING" {
 					m.router.Trouble(node, e)
 				}
