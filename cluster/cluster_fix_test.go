@@ -59,10 +59,11 @@ func TestNodeAddr(t *testing.T) {
 	}{
 		{"redis-1.example", "10.0.0.1", 7000, "lb.example:6379", "redis-1.example:7000"},
 		{"10.0.0.2", "10.0.0.2", 7001, "lb.example:6379", "10.0.0.2:7001"},
-		{"?", "10.0.0.1", 7000, "lb.example:6379", "lb.example:7000"},
+		{"?", "10.0.0.1", 7000, "lb.example:6379", "10.0.0.1:7000"}, // no hostname: the IP
+		{"?", "", 7000, "lb.example:6379", "lb.example:7000"},
 		{"", "10.0.0.1", 7000, "lb.example:6379", "lb.example:7000"},
 		{"", "10.0.0.1", 7000, ":6379", "10.0.0.1:7000"},
-		{"?", "::1", 7000, "[fe80::1]:6379", "[fe80::1]:7000"},
+		{"?", "?", 7000, "[fe80::1]:6379", "[fe80::1]:7000"},
 		{"host", "10.0.0.1", 0, "lb.example:6379", ""},
 	} {
 		if got := nodeAddr(tc.endpoint, tc.ip, tc.port, tc.from); got != tc.want {

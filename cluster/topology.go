@@ -256,24 +256,33 @@ func parseSlots(v resp.Value, from string) (*topology, error) {
 }
 
 // nodeAddr builds "host:port" from what the server says of a node: its
-// preferred endpoint; where that is unknown ("" or "?": the cluster runs
-// with cluster-preferred-endpoint-type unknown-endpoint, behind a load
-// balancer or NAT, say), the host of the node that answered, as the spec
-// says, and only when that has none, the node's IP (which such a node
-// announces for the cluster bus, not for clients).
+// preferred endpoint. Where that is unknown ("": the cluster runs with
+// cluster-preferred-endpoint-type unknown-endpoint, behind a load balancer
+// or NAT, say, or the node does not know its own address), the host of the
+// node that answered, as the spec says, and only when that has none, the
+// node's IP (which such a node announces for the cluster bus, not for
+// clients). Where it is "?" (hostnames are preferred and the node has
+// none), the node's IP.
 func nodeAddr(endpoint, ip string, port int, from string) string {
 	if port <= 0 {
 		return ""
 	}
-	host := endpoint
-	if host == "" || host == "?" {
-		host = ""
-		if h, _, err := net.SplitHostPort(from); err == nil {
-			host = h
-		}
+	asked := ""
+	if h, _, err := net.SplitHostPort(from); err == nil {
+		asked = h
 	}
-	if host == "" && ip != "?" {
+	host := endpoint
+	switch host {
+	case "": // unknown (or the node does not know its own address)
+		host = asked
+		if host == "" {
+			host = ip
+		}
+	case "?": // hostnames preferred, and the node has none: its IP
 		host = ip
+		if host == "" || host == "?" {
+			host = asked
+		}
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
