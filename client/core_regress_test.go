@@ -13,6 +13,20 @@ import (
 	"github.com/justredis/justredis/resp"
 )
 
+// pinged has db's connection made, by a PING that fs answers, and
+// returns fs's side of it.
+func pinged(t *testing.T, fs *fakeServer, db Database) *fakeConn {
+	t.Helper()
+	ch := goDo(testCtx(t), db, "PING")
+	fc := fs.accept()
+	fc.expect("PING")
+	fc.reply(resp.SimpleString("PONG"))
+	if r := wait(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	return fc
+}
+
 // goroutineIn reports whether some goroutine's stack holds fn.
 func goroutineIn(fn string) bool {
 	buf := make([]byte, 1<<20)
@@ -31,13 +45,7 @@ func TestFakeIdleCloseVsSwitch(t *testing.T) {
 	m := newMux(t, cfg)
 	ctx := testCtx(t)
 	db := m.Database(0)
-	ch := goDo(ctx, db, "PING")
-	fc := fs.accept()
-	fc.expect("PING")
-	fc.reply(resp.SimpleString("PONG"))
-	if r := wait(t, ch); r.err != nil {
-		t.Fatal(r.err)
-	}
+	fc := pinged(t, fs, db)
 	c := m.single.cc.Load()
 	if c.mode.Load() != modeDirect {
 		t.Fatal("want the connection in direct mode")
@@ -51,7 +59,7 @@ func TestFakeIdleCloseVsSwitch(t *testing.T) {
 	})
 
 	c.mu.Lock() // the first caller's fail waits here
-	ch = goDo(ctx, db, "PING")
+	ch := goDo(ctx, db, "PING")
 	waitFor(t, "the first caller to fail the connection", func() bool { return goroutineIn("(*conn).fail(") })
 	if c.directMu.TryLock() { // free only on the old code
 		c.directMu.Unlock()
@@ -107,13 +115,7 @@ func TestFakeReplayKeepsOrderAfterNotNow(t *testing.T) {
 	m := newMux(t, cfg)
 	ctx := testCtx(t)
 	db := m.Database(0)
-	ch := goDo(ctx, db, "PING")
-	fc := fs.accept()
-	fc.expect("PING")
-	fc.reply(resp.SimpleString("PONG"))
-	if r := wait(t, ch); r.err != nil {
-		t.Fatal(r.err)
-	}
+	fc := pinged(t, fs, db)
 	set := db.Command(ctx, "SET", "k", "v")
 	get := db.Command(ctx, "GET", "k")
 	fc.expect("SET", "k", "v")
@@ -243,13 +245,7 @@ func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
 	m := newMux(t, cfg)
 	ctx := testCtx(t)
 	db := m.Database(0)
-	ch := goDo(ctx, db, "PING")
-	fc := fs.accept()
-	fc.expect("PING")
-	fc.reply(resp.SimpleString("PONG"))
-	if r := wait(t, ch); r.err != nil {
-		t.Fatal(r.err)
-	}
+	fc := pinged(t, fs, db)
 	get := db.Command(ctx, "GET", "k")
 	set := db.Command(ctx, "SET", "k", "v")
 	fc.expect("GET", "k")
@@ -282,17 +278,7 @@ func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
 // node at once, as a pipelined read does; it waited on the replica,
 // pausing between tries.
 func TestFakeBlockingReplicaReadGoesElsewhere(t *testing.T) {
-	servers, cfg := newFakes(t, "master:6379", "replica:6379")
-	servers["master:6379"].commands = false // the Mux asks COMMAND once, of the first
-	var router *replicaRouter
-	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-		router = &replicaRouter{m: m, master: "master:6379", replica: "replica:6379"}
-		return router, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	servers, m, router := replicaFakes(t, "master:6379")
 	ch := goDo(testCtx(t), m.Database(0).With(Retries(1)), "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
 	// XREAD's keys are movable: the client asks the master's shared
 	// connection (the first, which is asked COMMAND) where they are.

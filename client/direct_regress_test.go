@@ -92,13 +92,7 @@ func TestDirectWriteInterruptedKeepsTheStream(t *testing.T) {
 	ctx := testCtx(t)
 	db := m.Database(0)
 
-	ch := goDo(ctx, db, "PING")
-	fc := fs.accept()
-	fc.expect("PING")
-	fc.reply(resp.SimpleString("PONG"))
-	if r := wait(t, ch); r.err != nil {
-		t.Fatal(r.err)
-	}
+	fc := pinged(t, fs, db)
 	c := m.single.cc.Load()
 	if c.mode.Load() != modeDirect {
 		t.Fatal("want the connection in direct mode")
@@ -117,7 +111,7 @@ func TestDirectWriteInterruptedKeepsTheStream(t *testing.T) {
 	if _, err := f.Reply(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ch = goDo(ctx, db, "INCR", "n")
+	ch := goDo(ctx, db, "INCR", "n")
 	fc.expect("INCR", "n")
 	_ = fc.nc.Close() // it ran; the connection breaks before its reply
 	if r := wait(t, ch); !MaybeExecuted(r.err) {

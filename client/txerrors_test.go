@@ -398,6 +398,25 @@ func (r *replicaRouter) Trouble(n *Node, _ error) {
 }
 func (r *replicaRouter) Close() {}
 
+// replicaFakes is a Mux over fake servers "master:6379" and "replica:6379",
+// routed by a replicaRouter; first is the one dialled first (which the
+// Mux asks COMMAND).
+func replicaFakes(t *testing.T, first string) (map[string]*fakeServer, *Mux, *replicaRouter) {
+	t.Helper()
+	servers, cfg := newFakes(t, "master:6379", "replica:6379")
+	servers[first].commands = false
+	var router *replicaRouter
+	m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
+		router = &replicaRouter{m: m, master: "master:6379", replica: "replica:6379"}
+		return router, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return servers, m, router
+}
+
 // A read that a replica turns away as LOADING (reloading its dataset) or
 // CLUSTERDOWN (cut off from the majority) goes to the master at once, and
 // the router hears of the replica: it was retried on the same replica after
@@ -406,16 +425,7 @@ func (r *replicaRouter) Close() {}
 func TestFakeReplicaTurnsReadAway(t *testing.T) {
 	for _, prefix := range []string{"LOADING Redis is loading the dataset in memory", "CLUSTERDOWN The cluster is down"} {
 		for _, pipelined := range []bool{false, true} {
-			servers, cfg := newFakes(t, "master:6379", "replica:6379")
-			servers["replica:6379"].commands = false // the Mux asks COMMAND once, of the first
-			var router *replicaRouter
-			m, err := NewWithRouter(cfg, func(m *Mux) (Router, error) {
-				router = &replicaRouter{m: m, master: "master:6379", replica: "replica:6379"}
-				return router, nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			servers, m, router := replicaFakes(t, "replica:6379")
 			ctx := testCtx(t)
 			ch := make(chan result, 1)
 			go func() {
@@ -443,7 +453,6 @@ func TestFakeReplicaTurnsReadAway(t *testing.T) {
 			if !router.troubled.Load() {
 				t.Fatalf("%s, pipelined %v: the router did not hear of the replica", prefix, pipelined)
 			}
-			_ = m.Close()
 		}
 	}
 }
