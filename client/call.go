@@ -281,20 +281,12 @@ func (cl *call) again(ctx context.Context, v resp.Value, err error, what next) b
 			return false
 		}
 		prefix := resp.ErrorPrefix(err)
-		told := false
-		if !cl.pinned && cl.node.replicaRead(r, prefix) {
-			// A replica that cannot serve: the router sets it aside, and
-			// the read goes to another node now, without a pause; unless
-			// the router sends it to the same node (promoted to master
-			// since: its flag stays), which gets a master's pause.
-			cl.m.router.Trouble(cl.node, err)
-			told = true
-			if n, rerr := cl.m.route(ctx, r.slot, r.readOnly); rerr == nil && n != cl.node {
-				cl.node = n
-				r.retries--
-				r.setAsking(false)
-				return true
-			}
+		next, told := cl.m.readElsewhere(ctx, cl.node, r, prefix, err)
+		if next != nil {
+			cl.node = next
+			r.retries--
+			r.setAsking(false)
+			return true
 		}
 		if prefix != "LOADING" && !told {
 			cl.m.router.Trouble(cl.node, err)

@@ -27,6 +27,18 @@ func pinged(t *testing.T, fs *fakeServer, db Database) *fakeConn {
 	return fc
 }
 
+// waitTurnedAway waits until n requests the server turned away wait on m's
+// connection for their re-send (retryQ).
+func waitTurnedAway(t *testing.T, m *Mux, n int) {
+	t.Helper()
+	c := m.single.cc.Load()
+	waitFor(t, "the turned-away requests to wait for their re-send", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.retryQ) == n
+	})
+}
+
 // goroutineIn reports whether some goroutine's stack holds fn.
 func goroutineIn(fn string) bool {
 	buf := make([]byte, 1<<20)
@@ -121,12 +133,7 @@ func TestFakeReplayKeepsOrderAfterNotNow(t *testing.T) {
 	fc.expect("SET", "k", "v")
 	fc.expect("GET", "k")
 	fc.reply(resp.ErrorValue("LOADING Redis is loading the dataset in memory"))
-	c := m.single.cc.Load()
-	waitFor(t, "SET to wait for its re-send", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.retryQ) == 1
-	})
+	waitTurnedAway(t, m, 1)
 	_ = fc.nc.Close()
 	fc = fs.accept()
 	fc.expect("SET", "k", "v")
@@ -255,12 +262,7 @@ func TestFakeReplayKeepsOrderAfterRewrite(t *testing.T) {
 	// then SET is turned away in turn.
 	fc.expect("GET", "k")
 	fc.reply(resp.ErrorValue("TRYAGAIN Multiple keys request during rehashing of slot"))
-	c := m.single.cc.Load()
-	waitFor(t, "SET to wait for its re-send", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.retryQ) == 1
-	})
+	waitTurnedAway(t, m, 1)
 	_ = fc.nc.Close()
 	fc = fs.accept()
 	fc.expect("GET", "k")

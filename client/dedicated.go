@@ -313,6 +313,7 @@ func (dc *dconn) selectDB(ctx context.Context, db int) error {
 // follows MOVED and ASK like the shared path, and retries by the same rules.
 func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value, error) {
 	node := pin
+	r.routed = pin == nil // what readElsewhere asks
 	// attempts counts every try (for the error); retried the re-sends
 	// that use the retry budget, which redirections do not.
 	attempts, retried, redirects, asking := 0, 0, 0, false
@@ -356,17 +357,13 @@ func (m *Mux) doBlocking(ctx context.Context, r *request, pin *Node) (resp.Value
 				if retried >= r.retries || ctx.Err() != nil {
 					break
 				}
-				if pin == nil && r.readOnly && node.readOnly.Load() && e.Prefix != "TRYAGAIN" {
-					// A replica that cannot serve (call.again): set aside,
-					// and the read goes elsewhere now, if elsewhere there is.
-					m.router.Trouble(node, e)
-					if n, rerr := m.route(ctx, r.slot, r.readOnly); rerr == nil && n != node {
-						node, asking = n, false
-						retried++
-						continue
-					}
+				next, told := m.readElsewhere(ctx, node, r, e.Prefix, e)
+				if next != nil {
+					node, asking = next, false
+					retried++
+					continue
 				}
-				if e.Prefix != "LOADING" {
+				if e.Prefix != "LOADING" && !told {
 					m.router.Trouble(node, e)
 				}
 				if e.Prefix == "CLUSTERDOWN" && pin == nil {

@@ -286,6 +286,24 @@ func (n *Node) replicaRead(r *request, prefix string) bool {
 	return r.routed && r.readOnly && n.readOnly.Load() && (prefix == "LOADING" || prefix == "CLUSTERDOWN")
 }
 
+// readElsewhere is where a routed read that n, serving it as a replica,
+// turned away with prefix (replicaRead) goes instead, now and without a
+// pause: n is reported in trouble (told), and the router asked again. It
+// is nil for any other request, and when the router sends the read to n
+// again (promoted to master since: its flag stays), which then gets a
+// master's pause. Used by the caller's side of both the shared connection
+// (call.again) and the dedicated ones (doBlocking).
+func (m *Mux) readElsewhere(ctx context.Context, n *Node, r *request, prefix string, err error) (next *Node, told bool) {
+	if !n.replicaRead(r, prefix) {
+		return nil, false
+	}
+	m.router.Trouble(n, err)
+	if next, rerr := m.route(ctx, r.slot, r.readOnly); rerr == nil && next != n {
+		return next, true
+	}
+	return nil, true
+}
+
 // adopt queues a request redirected here by another node's reader: behind
 // whatever the shared connection has queued, or, while it is being dialled,
 // with the requests waiting for it.
