@@ -138,19 +138,9 @@ func groupHoldsSocket(pgid int, inodes map[string]bool) (bool, error) {
 }
 
 // statProcessGroup returns the process group (field 5) of the text of
-// /proc/<pid>/stat, or -1. Fields are counted from the last ')', as in
-// statStartTime.
+// /proc/<pid>/stat, or -1.
 func statProcessGroup(stat string) int {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return -1
-	}
-	fields := strings.Fields(stat[i+1:])
-	const pgrpField = 5 - 3 // fields after ')' begin with field 3 (state)
-	if len(fields) <= pgrpField {
-		return -1
-	}
-	pgrp, err := strconv.Atoi(fields[pgrpField])
+	pgrp, err := strconv.Atoi(statField(stat, 5))
 	if err != nil {
 		return -1
 	}

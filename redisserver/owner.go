@@ -89,18 +89,22 @@ func ownerGone(labels map[string]string) bool {
 	return !processAlive(pid, labels[LabelOwnerStart])
 }
 
-// statStartTime extracts the start time from the text of /proc/<pid>/stat.
-// The command name (field 2) is in parentheses and may hold spaces and
-// parentheses itself, so fields are counted from the last ')'.
-func statStartTime(stat string) string {
+// statStartTime extracts the start time (field 22) from the text of
+// /proc/<pid>/stat.
+func statStartTime(stat string) string { return statField(stat, 22) }
+
+// statField returns field n (1-based, n >= 3) of the text of
+// /proc/<pid>/stat, or "". The command name (field 2) is in parentheses and
+// may hold spaces and parentheses itself, so fields are counted from the
+// last ')'.
+func statField(stat string, n int) string {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
 		return ""
 	}
 	fields := strings.Fields(stat[i+1:])
-	const startField = 22 - 3 // fields after ')' begin with field 3 (state)
-	if len(fields) <= startField {
-		return ""
+	if k := n - 3; k >= 0 && k < len(fields) { // fields after ')' begin with field 3
+		return fields[k]
 	}
-	return fields[startField]
+	return ""
 }

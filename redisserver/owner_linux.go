@@ -50,10 +50,8 @@ func processAlive(pid int, start string) bool {
 		return false
 	}
 	stat := string(b)
-	if i := strings.LastIndexByte(stat, ')'); i >= 0 {
-		if f := strings.Fields(stat[i+1:]); len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
-			return false
-		}
+	if state := statField(stat, 3); state == "Z" || state == "X" {
+		return false
 	}
 	return start == "" || statStartTime(stat) == start
 }
