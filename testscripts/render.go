@@ -3,7 +3,6 @@ package testscripts
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -55,7 +54,8 @@ func writeValue(b *strings.Builder, v resp.Value, indent string, trunc int) {
 	case resp.TypeInteger:
 		b.WriteString("(integer) " + strconv.FormatInt(v.Int, 10))
 	case resp.TypeDouble:
-		b.WriteString("(double) " + formatDouble(v.Float))
+		text, _ := client.String(v, nil) // as Redis writes it in RESP2: "inf", "1000000"
+		b.WriteString("(double) " + text)
 	case resp.TypeBigNumber:
 		b.WriteString("(big number) " + v.Str)
 	case resp.TypeBoolean:
@@ -114,18 +114,6 @@ func writeMap(b *strings.Builder, kv []resp.Value, indent string, trunc int) {
 		b.WriteString(key + " => ")
 		writeValue(b, kv[2*i+1], indent+strings.Repeat(" ", len(num)+len(key)+4), trunc)
 	}
-}
-
-func formatDouble(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // Quote returns s in double quotes as redis-cli prints strings: printable

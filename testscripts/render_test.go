@@ -28,6 +28,7 @@ func TestRender(t *testing.T) {
 		{"inf", resp.Double(math.Inf(1)), `(double) inf`},
 		{"-inf", resp.Double(math.Inf(-1)), `(double) -inf`},
 		{"nan", resp.Double(math.NaN()), `(double) nan`},
+		{"integral double", resp.Double(1e6), `(double) 1000000`}, // as Redis writes it, not 1e+06
 		{"big number", resp.BigNumber("1234567890123456789012"), `(big number) 1234567890123456789012`},
 		{"true", resp.Bool(true), `(true)`},
 		{"false", resp.Bool(false), `(false)`},
